@@ -1,0 +1,12 @@
+# The two commands of the README. Both set up .venv/ first (idempotent).
+.PHONY: repro test setup
+SHELL := /bin/bash
+
+setup:
+	@bash scripts/setup.sh
+
+repro: setup
+	source .venv/bin/activate && dvc repro
+
+test: setup
+	source .venv/bin/activate && pytest

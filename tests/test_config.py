@@ -1,0 +1,69 @@
+"""params.yaml validation: wrong keys, types and values fail before any compute, naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from selfspec.config import Params, flatten, load_params, to_dict
+from selfspec.errors import ConfigError
+from tests.conftest import REPO
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_params_load_and_cover_every_section():
+    params = load_params(REPO / "params.yaml")
+    assert params.base.domain == "biomedical"
+    shipped = __import__("yaml").safe_load((REPO / "params.yaml").read_text())
+    assert set(shipped) == set(to_dict(params)), "params.yaml must list every section"
+
+
+def test_shipped_params_list_every_key():
+    """dvc exp run -S only edits keys that exist in params.yaml: every knob must be there."""
+    shipped = flatten(__import__("yaml").safe_load((REPO / "params.yaml").read_text()))
+    schema = flatten(to_dict(Params()))
+    assert sorted(set(schema) - set(shipped)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("base:\n  seed: -1\n", "base.seed", ">= 0"),
+        ("base:\n  sed: 1\n", "base.sed", "not in"),
+        ("base:\n  seed: abc\n", "base.seed", "could not be converted"),
+        ("train:\n  lora_r: 0\n", "train.lora_r", "> 0"),
+        ("index:\n  backend: solr\n", "index.backend", "must be one of"),
+        ("nonsense:\n  a: 1\n", "nonsense", "not in"),
+        ("gen_instructions:\n  top_p: 1.5\n", "gen_instructions.top_p", "<= 1"),
+    ],
+)
+def test_bad_params_name_file_and_key(tmp_path, text, key, problem):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_params(path)
+    assert str(path) in str(e.value)
+    assert f"{key}:" in str(e.value)
+    assert problem in str(e.value)
+
+
+def test_overrides_are_validated_too(tmp_path):
+    path = write(tmp_path, "")
+    assert load_params(path, ["train.lora_r=4"]).train.lora_r == 4
+    with pytest.raises(ConfigError, match="train.lora_r"):
+        load_params(path, ["train.lora_r=-4"])
+
+
+def test_yaml_syntax_error_names_file(tmp_path):
+    path = write(tmp_path, "base: [unclosed\n")
+    with pytest.raises(ConfigError, match="cannot parse YAML"):
+        load_params(path)
+
+
+def test_data_mirror_env_overrides_param(tmp_path, monkeypatch):
+    path = write(tmp_path, "base:\n  data_mirror: /nowhere\n")
+    monkeypatch.setenv("SELFSPEC_DATA_MIRROR", str(tmp_path))
+    assert load_params(path).data_mirror == tmp_path

@@ -9,4 +9,4 @@ repro: setup
 	source .venv/bin/activate && dvc repro
 
 test: setup
-	source .venv/bin/activate && pytest
+	source .venv/bin/activate && pytest -m "integration or not integration"

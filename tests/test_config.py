@@ -67,3 +67,25 @@ def test_data_mirror_env_overrides_param(tmp_path, monkeypatch):
     path = write(tmp_path, "base:\n  data_mirror: /nowhere\n")
     monkeypatch.setenv("SELFSPEC_DATA_MIRROR", str(tmp_path))
     assert load_params(path).data_mirror == tmp_path
+
+
+def test_mirror_copy_is_preferred_and_missing_file_names_url_and_mirror(tmp_path):
+    from selfspec.errors import SourceUnavailableError
+    from selfspec.sources import RemoteFile, resolve
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.json").write_text("{}")
+    assert resolve(RemoteFile("http://127.0.0.1:9/a.json", "sub/a.json"), tmp_path) == tmp_path / "sub/a.json"
+    missing = RemoteFile("http://127.0.0.1:9/b.json", "sub/b.json")
+    with pytest.raises(SourceUnavailableError) as e:
+        resolve(missing, tmp_path, cache_dir=tmp_path / "cache")
+    assert "http://127.0.0.1:9/b.json" in str(e.value) and str(tmp_path / "sub/b.json") in str(e.value)
+
+
+def test_mirror_copy_with_wrong_checksum_is_refused(tmp_path):
+    from selfspec.errors import SourceUnavailableError
+    from selfspec.sources import RemoteFile, resolve
+
+    (tmp_path / "a.json").write_text("{}")
+    with pytest.raises(SourceUnavailableError, match="sha256"):
+        resolve(RemoteFile(None, "a.json", sha256="0" * 64), tmp_path)

@@ -1,0 +1,30 @@
+"""``selfspec pull NAME@ALIAS | NAME/VERSION --dest DIR``: a verified adapter from the registry."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="NAME@ALIAS (e.g. biomedical-expert@champion) or NAME/VERSION")
+    p.add_argument("--dest", required=True, type=Path, help="folder to write the PEFT adapter into")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or the local store)")
+
+
+def main(args: argparse.Namespace, params) -> int:
+    from selfspec.deploy import parse_ref, pull
+    from selfspec.tracking import tracking_uri
+
+    pulled = pull(parse_ref(args.model), args.dest, args.tracking_uri or tracking_uri())
+    prov = pulled.provenance
+    base = prov.get("base_model", {}) if isinstance(prov.get("base_model"), dict) else {}
+    print(f"pulled {pulled.ref} -> {pulled.dest}")
+    print(f"  version   {pulled.version} (aliases: {', '.join(pulled.aliases) or 'none'})")
+    print(f"  run       {pulled.run_id}")
+    print(f"  base      {base.get('source', prov.get('base_source', '?'))} "
+          f"(sha256/revision: {base.get('sha256') or base.get('revision') or '?'})")
+    for key, value in sorted(pulled.eval_metrics.items()):
+        print(f"  {key:<50} {value:.4f}")
+    print("  checksums verified; safetensors only")
+    return 0

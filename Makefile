@@ -8,5 +8,6 @@ setup:
 repro: setup
 	source .venv/bin/activate && dvc repro
 
-test: setup
+test:
+	@bash scripts/setup.sh --with-browser
 	source .venv/bin/activate && pytest -m "integration or not integration"

@@ -1,0 +1,98 @@
+"""Stage ``train``: QLoRA-tune an adapter on the filtered records; track and register it in MLflow.
+
+``run`` is the core (records + params in, trained PEFT model + metrics out; no files written,
+no tracking). ``main`` reads ``data/filter_records/records.jsonl`` and ``models/prepare_model``,
+wraps ``run`` in an MLflow run and writes ``models/train/`` (adapter, provenance, registry) and
+``metrics/train.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from selfspec.errors import StageError
+
+log = logging.getLogger(__name__)
+
+STAGE = "train"
+RECORDS = Path("data/filter_records/records.jsonl")
+
+
+@dataclass
+class TrainResult:
+    model: Any  # peft.PeftModel
+    tokenizer: Any
+    metrics: dict[str, Any]
+    data_stats: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+    seed: int = 0
+    dtype: str = ""
+    device: str = ""
+
+
+def run(records: list[dict[str, Any]], params, base_dir: str | Path, log_fn=None) -> TrainResult:
+    """Validate, encode, load the 4-bit base, add LoRA and train. Errors come before training."""
+    from selfspec.runtime import resolve_device, resolve_dtype, set_seed
+    from selfspec.training.data import encode_records, validate_records
+
+    tp = params.train
+    validate_records(records)
+    from selfspec.training.model import add_lora, count_parameters, load_base, load_tokenizer
+
+    seed = params.base.seed if tp.seed is None else tp.seed
+    device = resolve_device(params.base.device)
+    dtype = resolve_dtype(params.base.dtype, device)
+    tokenizer = load_tokenizer(base_dir)
+    encoded = encode_records(records, tokenizer, tp.template, tp.max_length)
+    set_seed(seed)  # LoRA's A matrices are randomly initialised
+    model = add_lora(load_base(base_dir, tp, device, dtype), tp)
+    counts = count_parameters(model)
+    log.info("training %d examples, %s", len(encoded.examples), counts)
+    metrics = _train(model, tokenizer, encoded.examples, tp, seed, dtype, device, log_fn)
+    history = metrics.pop("history")
+    metrics.update(counts, n_records=len(records), n_examples=len(encoded.examples))
+    return TrainResult(
+        model, tokenizer, metrics, encoded.stats, history, seed, str(dtype).removeprefix("torch."), device
+    )
+
+
+def _train(model, tokenizer, examples, tp, seed, dtype, device, log_fn) -> dict[str, Any]:
+    import torch
+
+    from selfspec.training.loop import train
+
+    with tempfile.TemporaryDirectory(prefix="selfspec-train-") as tmp:
+        return train(
+            model, tokenizer, examples, tp, seed,
+            bf16=dtype == torch.bfloat16, use_cpu=device == "cpu", output_dir=tmp, log_fn=log_fn,
+        )  # fmt: skip
+
+
+def save_adapter(result: TrainResult, dest: Path) -> Path:
+    """PEFT adapter (safetensors + adapter_config.json) and the tokenizer in ``dest``."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    result.model.save_pretrained(dest, safe_serialization=True)
+    result.tokenizer.save_pretrained(dest)
+    return dest
+
+
+def main(params) -> None:
+    from selfspec.io import read_jsonl
+    from selfspec.runtime import model_dir
+    from selfspec.training.data import validate_records
+    from selfspec.training.publish import track_training
+
+    base_dir = model_dir("prepare_model")
+    if not (base_dir / "config.json").is_file():
+        raise StageError(STAGE, f"{base_dir}: no base model; run `dvc repro prepare_model` first")
+    if not RECORDS.is_file():
+        raise StageError(STAGE, f"{RECORDS}: not found; run `dvc repro filter_records` first")
+    records = read_jsonl(RECORDS)
+    validate_records(records, str(RECORDS))  # fail before an MLflow run is opened
+    track_training(params, records, base_dir, RECORDS, run)

@@ -1,0 +1,198 @@
+"""Everything around a training run that touches files or MLflow.
+
+One MLflow run per training: flattened params, tags (git, DVC experiment, data hashes), step
+metrics streamed while training, artifacts (adapter, params.yaml, data stats, a record sample),
+a servable ``mlflow.transformers`` model whose base is the prepared local folder, and a model
+version of ``<domain>-expert`` with alias ``candidate``. ``models/train/registry.json`` says where.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import tempfile
+from importlib.metadata import version as pkg_version
+from pathlib import Path
+from typing import Any
+
+from selfspec import tracking
+from selfspec.io import md5_file, read_json, write_json, write_jsonl
+
+log = logging.getLogger(__name__)
+
+STAGE = "train"
+OUT = Path("models/train")
+METRICS = Path("metrics/train.json")
+SERVING_PACKAGES = (
+    "torch",
+    "transformers",
+    "peft",
+    "accelerate",
+    "tokenizers",
+    "safetensors",
+    "sentencepiece",
+)
+
+
+def track_training(params, records: list[dict[str, Any]], base_dir: Path, records_path: Path, run_fn) -> dict:
+    """Run ``run_fn`` inside an MLflow run and publish its adapter; returns the registry entry."""
+    import mlflow
+
+    experiment_id = tracking.setup(params)
+    with mlflow.start_run(run_name=STAGE, tags=tracking.run_tags(params, STAGE)) as active:
+        mlflow.log_params(tracking.loggable_params(params))
+        result = run_fn(records, params, base_dir, log_fn=_log_metrics)
+        mlflow.log_params({"resolved.seed": result.seed, "resolved.dtype": result.dtype,
+                           "resolved.device": result.device})  # fmt: skip
+        provenance = build_provenance(params, base_dir, records_path, result)
+        adapter = write_outputs(result, provenance)
+        log_artifacts(params, records, result, adapter)
+        mlflow.log_metrics({f"final/{k}": float(v) for k, v in summary(result).items()})
+        entry = register(params, active.info.run_id, experiment_id, base_dir, adapter)
+        write_json(OUT / "registry.json", entry)
+    return entry
+
+
+def _log_metrics(metrics: dict[str, float], step: int) -> None:
+    import mlflow
+
+    mlflow.log_metrics({k: v for k, v in metrics.items() if v == v}, step=step)  # drop NaN
+
+
+def summary(result) -> dict[str, float]:
+    """metrics/train.json: numbers only (DVC compares them across experiments)."""
+    m = result.metrics
+    keys = ("final_loss", "mean_loss", "steps", "epochs", "train_seconds", "seconds_per_step", "train_tokens",
+            "tokens_per_s", "peak_rss_mb", "gpu_peak_mb", "n_records", "n_examples", "trainable_params",
+            "total_params")  # fmt: skip
+    return {k: m[k] for k in keys if k in m}
+
+
+def data_md5(records_path: Path) -> dict[str, str | None]:
+    """md5 of the training data: DVC's hash of its folder (dvc.lock) and the file's own md5."""
+    folder = records_path.parent.as_posix()
+    locked = tracking.dvc_dep_hashes(STAGE).get(folder)
+    return {"path": records_path.as_posix(), "md5": md5_file(records_path), "dvc_lock_md5": locked}
+
+
+def build_provenance(params, base_dir: Path, records_path: Path, result) -> dict[str, Any]:
+    from selfspec.config import to_dict
+    from selfspec.training.data import template_text
+
+    base_prov_path = base_dir / "provenance.json"
+    base_prov = read_json(base_prov_path) if base_prov_path.is_file() else {}
+    return {
+        "stage": STAGE,
+        "base_model": {**base_prov, "path": base_dir.as_posix()},
+        "data": data_md5(records_path),
+        "data_stats": result.data_stats,
+        "params": {"train": to_dict(params)["train"], "seed": result.seed, "dtype": result.dtype},
+        "prompt_template": {"name": params.train.template, "text": template_text(params.train.template)},
+        **tracking.git_info(),
+    }
+
+
+def write_outputs(result, provenance: dict[str, Any]) -> Path:
+    """models/train/{adapter/, provenance.json} and metrics/train.json; returns the adapter folder."""
+    from selfspec.deploy import write_checksums
+    from selfspec.stages.train import save_adapter
+
+    adapter = save_adapter(result, OUT / "adapter")
+    write_json(adapter / "provenance.json", provenance)  # travels with the adapter (pull, export)
+    write_checksums(adapter)
+    write_json(OUT / "provenance.json", provenance)
+    write_json(METRICS, summary(result))
+    return adapter
+
+
+def log_artifacts(params, records: list[dict[str, Any]], result, adapter: Path) -> None:
+    import mlflow
+
+    mlflow.log_artifacts(str(adapter), artifact_path="adapter")
+    if Path(params.source).is_file():
+        mlflow.log_artifact(params.source)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_json(Path(tmp) / "data_stats.json", result.data_stats)
+        write_json(Path(tmp) / "history.json", result.history)
+        sample = random.Random(result.seed).sample(records, min(params.tracking.sample_records, len(records)))
+        write_jsonl(Path(tmp) / "train_sample.jsonl", sample)
+        mlflow.log_artifacts(tmp, artifact_path="data")
+
+
+def pip_requirements() -> list[str]:
+    """Explicit pins: MLflow's inference of requirements for a PeftModel imports torchvision and fails."""
+    reqs = [f"mlflow=={pkg_version('mlflow')}"]
+    for name in SERVING_PACKAGES:
+        try:
+            reqs.append(f"{name}=={pkg_version(name).split('+')[0]}")
+        except Exception:  # an optional package that is not installed is simply not required
+            continue
+    return reqs
+
+
+def serving_prompt_template(params, tokenizer) -> str:
+    """The training prompt with ``{prompt}`` where the request text goes (MLflow's prompt_template)."""
+    from selfspec.training.data import render_prompt
+
+    return render_prompt({"instruction": "{prompt}", "input": ""}, params.train.template, tokenizer)
+
+
+def serving_signature():
+    """Text in, text out; generation settings may be overridden per request (``"params"``)."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+    params = [ParamSpec("max_new_tokens", "long", 128), ParamSpec("do_sample", "boolean", False),
+              ParamSpec("temperature", "double", 1.0), ParamSpec("top_p", "double", 1.0)]  # fmt: skip
+    return ModelSignature(Schema([ColSpec("string")]), Schema([ColSpec("string")]), ParamSchema(params))
+
+
+def log_servable_model(params, base_dir: Path, adapter: Path) -> str:
+    """Log base (by local path, not copied) + adapter as an mlflow.transformers text-generation model."""
+    import mlflow
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(adapter)
+    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, adapter)
+    info = mlflow.transformers.log_model(
+        transformers_model={"model": model, "tokenizer": tokenizer},
+        name="model",
+        task="text-generation",
+        base_model_path=str(base_dir.resolve()),
+        pip_requirements=pip_requirements(),
+        prompt_template=serving_prompt_template(params, tokenizer),
+        model_config={"max_new_tokens": 128, "do_sample": False},
+        signature=serving_signature(),
+    )
+    return info.model_uri
+
+
+def register(params, run_id: str, experiment_id: str, base_dir: Path, adapter: Path) -> dict[str, Any]:
+    """Register the run's model as a new version with alias ``candidate``; the registry.json entry."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    name = tracking.registered_model_name(params)
+    entry = {"tracking_uri": tracking.redact_uri(tracking.tracking_uri()), "experiment_id": experiment_id,
+             "run_id": run_id, "model_name": name, "version": None, "alias": None}  # fmt: skip
+    source = log_servable_model(params, base_dir, adapter) if params.tracking.log_model else None
+    if not params.tracking.register:
+        return entry
+    client = MlflowClient()
+    if source:
+        mv = mlflow.register_model(source, name)
+    else:  # no logged model: the version points at the plain adapter folder (pull still works)
+        if not client.search_registered_models(f"name='{name}'"):
+            client.create_registered_model(name)
+        mv = client.create_model_version(name, f"runs:/{run_id}/adapter", run_id=run_id)
+    client.set_registered_model_alias(name, tracking.CANDIDATE_ALIAS, mv.version)
+    prov = json.loads((adapter / "provenance.json").read_text())
+    for key, value in {"base_model": prov["base_model"].get("source", ""), "git.commit": prov["git.commit"],
+                       "adapter_artifact": f"runs:/{run_id}/adapter"}.items():  # fmt: skip
+        client.set_model_version_tag(name, mv.version, key, str(value))
+    log.info("registered %s version %s as @%s", name, mv.version, tracking.CANDIDATE_ALIAS)
+    return {**entry, "version": str(mv.version), "alias": tracking.CANDIDATE_ALIAS}

@@ -119,6 +119,7 @@ def train(
     log_fn: LogFn | None = None,
 ) -> dict[str, Any]:
     """Train in place; returns the summary metrics and the logged history."""
+    from accelerate.utils import extract_model_from_parallel
     from transformers import Trainer
 
     from selfspec.training.data import Collator
@@ -134,6 +135,9 @@ def train(
     t0 = time.perf_counter()
     output = trainer.train()
     seconds = time.perf_counter() - t0
+    # accelerate leaves its bf16 autocast wrapper on model.forward: remove it so that the trained
+    # model computes exactly as the saved adapter does when reloaded
+    extract_model_from_parallel(model, keep_fp32_wrapper=False)
     tokens = trainer.state.num_input_tokens_seen
     steps = trainer.state.global_step
     return {

@@ -1,0 +1,142 @@
+"""MLflow helpers: where the store goes, experiment/model names, run tags from git and DVC."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from selfspec import tracking
+from selfspec.config import load_params
+from selfspec.errors import SelfspecError
+
+DVC_YAML = """stages:
+  filter_records:
+    cmd: selfspec filter_records
+    outs: [data/filter_records]
+  train:
+    cmd: selfspec train
+    deps: [src/selfspec/stages/train.py, models/prepare_model, data/filter_records]
+"""
+DVC_LOCK = """schema: '2.0'
+stages:
+  filter_records:
+    cmd: selfspec filter_records
+    outs:
+    - path: data/filter_records
+      md5: 1111aaaa.dir
+  train:
+    cmd: selfspec train
+    deps:
+    - path: data/filter_records
+      md5: 0000stale.dir
+    - path: models/prepare_model
+      md5: 2222bbbb.dir
+"""
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    (tmp_path / "dvc.yaml").write_text(DVC_YAML)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    for var in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "DVC_EXP_BASELINE_REV"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def params(tmp_path):
+    return load_params(tmp_path / "none.yaml")
+
+
+def test_default_store_is_sqlite_inside_the_repo_root_even_from_a_subfolder(project):
+    assert tracking.tracking_uri() == f"sqlite:///{project}/mlflow/mlflow.db"
+    assert tracking.artifact_location(tracking.tracking_uri()) == (project / "mlflow/artifacts").as_uri()
+
+
+def test_env_uri_wins_and_servers_choose_their_own_artifact_root(project, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")
+    assert tracking.tracking_uri() == "http://mlflow.internal:5000"
+    assert tracking.artifact_location("http://mlflow.internal:5000") is None
+    assert tracking.artifact_location("sqlite:///rel/x.db") == (project / "sub/rel/artifacts").as_uri()
+
+
+def test_queued_dvc_experiments_track_into_the_real_repo(tmp_path):
+    inner = tmp_path / "repo/.dvc/tmp/exps/tmpabc123/src"
+    assert tracking.repo_root(inner) == tmp_path / "repo"
+
+
+def test_credentials_are_removed_from_a_uri():
+    assert (
+        tracking.redact_uri("https://bob:s3cret@mlflow.example.org:8443/x")
+        == "https://mlflow.example.org:8443/x"
+    )
+    assert tracking.redact_uri("sqlite:////a/b.db") == "sqlite:////a/b.db"
+
+
+def test_experiment_and_model_names_default_to_the_domain(tmp_path):
+    params = load_params(tmp_path / "none.yaml", ["base.domain=cardiology"])
+    assert tracking.experiment_name(params) == "selfspec-cardiology"
+    assert tracking.registered_model_name(params) == "cardiology-expert"
+    named = load_params(
+        tmp_path / "none.yaml", ["tracking.experiment=sweep", "tracking.registered_model=cardio"]
+    )
+    assert (tracking.experiment_name(named), tracking.registered_model_name(named)) == ("sweep", "cardio")
+
+
+def test_dep_hashes_prefer_the_upstream_stages_current_outs(project):
+    (project / "dvc.lock").write_text(DVC_LOCK)
+    assert tracking.dvc_dep_hashes("train", project) == {
+        "data/filter_records": "1111aaaa.dir",  # filter_records' out, not train's stale dep entry
+        "models/prepare_model": "2222bbbb.dir",
+    }
+    assert tracking.dvc_dep_hashes("evaluate", project) == {}
+
+
+def test_run_tags_carry_git_state_dvc_experiment_and_data_hashes(project, params, monkeypatch):
+    (project / "dvc.lock").write_text(DVC_LOCK)
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], cwd=project, check=True)
+    subprocess.run([*git, "add", "dvc.yaml"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], cwd=project, check=True)
+    monkeypatch.setenv("DVC_EXP_NAME", "lively-lora")
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "abc123")
+    tags = tracking.run_tags(params)
+    assert len(tags["git.commit"]) == 40 and tags["git.dirty"] == "false"
+    assert tags["dvc.exp_name"] == "lively-lora" and tags["dvc.baseline_rev"] == "abc123"
+    assert tags["dvc.md5.data/filter_records"] == "1111aaaa.dir" and tags["selfspec.stage"] == "train"
+    (project / "dvc.yaml").write_text(DVC_YAML + "\n")
+    assert tracking.run_tags(params)["git.dirty"] == "true"
+
+
+def test_outside_git_the_commit_is_unknown(project, params):
+    assert tracking.run_tags(params)["git.commit"] == "unknown"
+
+
+def test_logged_params_are_flat_and_limited_to_the_stage_sections(params):
+    logged = tracking.loggable_params(params)
+    assert logged["train.lora_r"] == "8" and logged["train.target_modules"] == "['all-linear']"
+    assert {key.split(".")[0] for key in logged} == {"base", "train", "tracking"}
+
+
+def test_setup_creates_the_experiment_with_an_explicit_artifact_root(project, params):
+    exp_id = tracking.setup(params)
+    from mlflow import MlflowClient
+
+    exp = MlflowClient(tracking.tracking_uri()).get_experiment(exp_id)
+    assert (
+        exp.name == "selfspec-biomedical" and exp.artifact_location == (project / "mlflow/artifacts").as_uri()
+    )
+    assert tracking.setup(params) == exp_id, "idempotent"
+    assert not (project / "sub/mlruns").exists() and not (project / "mlruns").exists()
+
+
+def test_read_registry_says_what_is_missing(tmp_path):
+    with pytest.raises(SelfspecError, match="not found; run the train stage first"):
+        tracking.read_registry(tmp_path / "registry.json")
+    (tmp_path / "registry.json").write_text(json.dumps({"run_id": "r", "model_name": "m"}))
+    with pytest.raises(SelfspecError, match=r"missing keys \['experiment_id', 'tracking_uri', 'version'\]"):
+        tracking.read_registry(tmp_path / "registry.json")

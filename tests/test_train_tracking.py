@@ -1,0 +1,165 @@
+"""Stage train end to end (``main``) on the tiny Llama with a real sqlite MLflow store: outputs under
+models/train/, the run's params/metrics/artifacts/tags, the registered version with alias
+``candidate``, loading it by ``models:/NAME@candidate`` and serving it with ``mlflow models serve``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from selfspec.io import md5_file, read_json
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+OVERRIDES = [
+    "train.max_steps=4",
+    "train.logging_steps=1",
+    "train.max_length=192",
+    "tracking.sample_records=5",
+]
+
+
+@pytest.fixture(scope="module")
+def repo(tiny_model_dir, tmp_path_factory):
+    """A project folder with a prepared base, fixture records, and a finished `train` stage."""
+    from selfspec.config import load_params
+    from selfspec.stages import train
+
+    root = tmp_path_factory.mktemp("repo")
+    shutil.copytree(tiny_model_dir, root / "models/prepare_model")
+    prov = {"source": "test:tiny-llama", "revision": None, "sha256": "ab" * 32}
+    (root / "models/prepare_model/provenance.json").write_text(json.dumps(prov))
+    (root / "data/filter_records").mkdir(parents=True)
+    shutil.copy(REPO / "tests/fixtures/train/records.jsonl", root / "data/filter_records/records.jsonl")
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    uri = f"sqlite:///{root}/store/mlflow.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.setenv("DVC_EXP_NAME", "exp-tiny")
+        train.main(load_params("params.yaml", OVERRIDES))
+    return root, uri
+
+
+@pytest.fixture(scope="module")
+def run(repo):
+    from mlflow import MlflowClient
+
+    root, uri = repo
+    registry = read_json(root / "models/train/registry.json")
+    client = MlflowClient(uri)
+    return client, client.get_run(registry["run_id"]), registry
+
+
+def test_adapter_provenance_and_metrics_are_written(repo):
+    from selfspec.deploy import verify_adapter
+
+    root, _ = repo
+    adapter = root / "models/train/adapter"
+    sums = verify_adapter(adapter)  # safetensors only, checksums match
+    assert {"adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "provenance.json"} <= set(
+        sums
+    )
+    prov = read_json(root / "models/train/provenance.json")
+    assert prov["base_model"]["source"] == "test:tiny-llama" and prov["base_model"]["sha256"] == "ab" * 32
+    assert prov["data"]["md5"] == md5_file(root / "data/filter_records/records.jsonl")
+    assert prov["params"]["train"]["lora_r"] == 8 and prov["prompt_template"]["name"] == "alpaca"
+    assert "### Response:" in prov["prompt_template"]["text"] and "git.commit" in prov
+    metrics = read_json(root / "metrics/train.json")
+    assert metrics["steps"] == 4 and metrics["n_records"] == 12 and metrics["trainable_params"] > 0
+    assert metrics["tokens_per_s"] > 0 and metrics["peak_rss_mb"] > 0 and metrics["final_loss"] > 0
+    assert not (root / "mlruns").exists(), "the store goes where the URI says, never ./mlruns"
+
+
+def test_run_has_params_step_metrics_artifacts_and_tags(run):
+    client, r, registry = run
+    assert r.info.status == "FINISHED" and r.info.run_name == "train"
+    assert r.data.params["train.lora_r"] == "8" and r.data.params["train.max_steps"] == "4"
+    assert r.data.params["base.domain"] == "biomedical" and r.data.params["resolved.seed"] == "42"
+    losses = client.get_metric_history(r.info.run_id, "train/loss")
+    assert [m.step for m in losses] == [1, 2, 3, 4]
+    for name in ("train/learning_rate", "train/tokens_per_s", "train/peak_rss_mb"):
+        assert len(client.get_metric_history(r.info.run_id, name)) == 4
+    assert r.data.metrics["final/steps"] == 4
+    tags = r.data.tags
+    assert tags["selfspec.stage"] == "train" and tags["dvc.exp_name"] == "exp-tiny" and "git.commit" in tags
+    top = {a.path for a in client.list_artifacts(r.info.run_id)}
+    assert {"adapter", "data", "params.yaml"} <= top
+    data = {a.path for a in client.list_artifacts(r.info.run_id, "data")}
+    assert {"data/data_stats.json", "data/train_sample.jsonl", "data/history.json"} <= data
+    adapter = {a.path for a in client.list_artifacts(r.info.run_id, "adapter")}
+    assert {
+        "adapter/adapter_model.safetensors",
+        "adapter/checksums.json",
+        "adapter/provenance.json",
+    } <= adapter
+
+
+def test_registered_version_has_alias_candidate_and_loads_by_alias(run, repo):
+    import mlflow
+
+    client, r, registry = run
+    _, uri = repo
+    assert registry["model_name"] == "biomedical-expert" and registry["alias"] == "candidate"
+    assert registry["tracking_uri"] == uri and registry["experiment_id"] == r.info.experiment_id
+    mv = client.get_model_version_by_alias("biomedical-expert", "candidate")
+    assert str(mv.version) == registry["version"] and mv.run_id == r.info.run_id
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model("models:/biomedical-expert@candidate")
+    out = model.predict(["Is metformin first-line for type 2 diabetes?"], params={"max_new_tokens": 4})
+    assert isinstance(out, list) and len(out) == 1 and isinstance(out[0], str)
+
+
+def test_deployment_pull_gets_the_same_adapter(repo, tmp_path):
+    from selfspec.deploy import parse_ref, pull
+
+    root, uri = repo
+    pulled = pull(parse_ref("biomedical-expert@candidate"), tmp_path / "a", uri)
+    src = root / "models/train/adapter/adapter_model.safetensors"
+    assert (pulled.dest / "adapter_model.safetensors").read_bytes() == src.read_bytes()
+    assert pulled.provenance["base_model"]["source"] == "test:tiny-llama"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mlflow_models_serve_answers_offline(repo):
+    import httpx
+
+    root, uri = repo
+    port = free_port()
+    mlflow_bin = Path(sys.executable).with_name("mlflow")
+    cmd = [str(mlflow_bin), "models", "serve", "-m", "models:/biomedical-expert@candidate",
+           "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    server = subprocess.Popen(cmd, cwd=root, env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        body = {"inputs": ["What does aspirin inhibit?"], "params": {"max_new_tokens": 5}}
+        reply = None
+        for _ in range(120):
+            try:
+                reply = httpx.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=30)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, "mlflow models serve exited"
+                time.sleep(0.5)
+        assert reply is not None and reply.status_code == 200, reply and reply.text
+        predictions = reply.json()["predictions"]
+        assert len(predictions) == 1 and isinstance(predictions[0], str)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server's workers share its process group
+        server.wait(timeout=30)

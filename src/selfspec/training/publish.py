@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import tempfile
 from importlib.metadata import version as pkg_version
@@ -36,9 +37,16 @@ SERVING_PACKAGES = (
 
 
 def track_training(params, records: list[dict[str, Any]], base_dir: Path, records_path: Path, run_fn) -> dict:
-    """Run ``run_fn`` inside an MLflow run and publish its adapter; returns the registry entry."""
+    """Run ``run_fn`` inside an MLflow run and publish its adapter; returns the registry entry.
+
+    Under ``accelerate launch`` every process trains (data parallel) but only rank 0 tracks,
+    writes outputs and registers.
+    """
     import mlflow
 
+    if int(os.environ.get("RANK", "0")) != 0:
+        run_fn(records, params, base_dir, log_fn=None)
+        return {}
     experiment_id = tracking.setup(params)
     with mlflow.start_run(run_name=STAGE, tags=tracking.run_tags(params, STAGE)) as active:
         mlflow.log_params(tracking.loggable_params(params))

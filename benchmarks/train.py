@@ -20,9 +20,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MODES = {
-    # name: (train.quantization, base.dtype)
-    "qlora-nf4": ("nf4", "auto"),  # what the stage runs: 4-bit base, bf16 compute where fast
-    "lora-fp32": ("none", "float32"),  # plain LoRA on a full-precision base
+    # name: (train.quantization, base.dtype, train.gradient_checkpointing)
+    "qlora-nf4": ("nf4", "auto", False),  # what the stage runs: 4-bit base, bf16 compute where fast
+    "lora-fp32": ("none", "float32", False),  # plain LoRA on a full-precision base
+    "qlora-ckpt": ("nf4", "auto", True),  # the memory knob: recompute activations in backward
 }
 
 
@@ -44,8 +45,9 @@ def worker(args: argparse.Namespace) -> None:
     from selfspec.training.loop import peak_rss_mb, train
     from selfspec.training.model import add_lora, count_parameters, load_base, load_tokenizer
 
-    quant, dtype_name = MODES[args.worker]
+    quant, dtype_name, ckpt = MODES[args.worker]
     overrides = [
+        f"train.gradient_checkpointing={str(ckpt).lower()}",
         f"train.quantization={quant}",
         f"base.dtype={dtype_name}",
         f"train.max_steps={args.steps}",
@@ -142,6 +144,11 @@ def main() -> None:
             f"{r['tokens_per_s']:>9.0f} {r['final_loss']:>10.3f}"
         )
     q, f = rows["qlora-nf4"], rows["lora-fp32"]
+    c = rows["qlora-ckpt"]
+    print(
+        f"ratio QLoRA + checkpointing / fp32 LoRA: peak RSS {c['peak_rss_mb'] / f['peak_rss_mb']:.2f}x, "
+        f"seconds/step {c['seconds_per_step'] / f['seconds_per_step']:.2f}x"
+    )
     print(
         f"ratio QLoRA / fp32 LoRA: peak RSS {q['peak_rss_mb'] / f['peak_rss_mb']:.2f}x, "
         f"seconds/step {q['seconds_per_step'] / f['seconds_per_step']:.2f}x"

@@ -39,11 +39,10 @@ def run(records: list[dict[str, Any]], params, base_dir: str | Path, log_fn=None
     """Validate, encode, load the 4-bit base, add LoRA and train. Errors come before training."""
     from selfspec.runtime import resolve_device, resolve_dtype, set_seed
     from selfspec.training.data import encode_records, validate_records
-
-    tp = params.train
-    validate_records(records)
     from selfspec.training.model import add_lora, count_parameters, load_base, load_tokenizer
 
+    tp = params.train
+    validate_records(records)  # an empty or malformed set fails before any model is loaded
     seed = params.base.seed if tp.seed is None else tp.seed
     device = resolve_device(params.base.device)
     dtype = resolve_dtype(params.base.dtype, device)

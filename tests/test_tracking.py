@@ -22,6 +22,11 @@ DVC_YAML = """stages:
 """
 DVC_LOCK = """schema: '2.0'
 stages:
+  prepare_model:
+    cmd: selfspec prepare_model
+    outs:
+    - path: models/prepare_model
+      md5: 2222bbbb.dir
   filter_records:
     cmd: selfspec filter_records
     outs:
@@ -32,8 +37,8 @@ stages:
     deps:
     - path: data/filter_records
       md5: 0000stale.dir
-    - path: models/prepare_model
-      md5: 2222bbbb.dir
+    - path: src/selfspec/stages/train.py
+      md5: 3333stale
 """
 
 
@@ -92,7 +97,7 @@ def test_dep_hashes_prefer_the_upstream_stages_current_outs(project):
     assert tracking.dvc_dep_hashes("train", project) == {
         "data/filter_records": "1111aaaa.dir",  # filter_records' out, not train's stale dep entry
         "models/prepare_model": "2222bbbb.dir",
-    }
+    }, "code deps (train's own, previous-run entry) are left to the git tags"
     assert tracking.dvc_dep_hashes("evaluate", project) == {}
 
 

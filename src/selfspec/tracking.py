@@ -129,10 +129,10 @@ def _git(root: Path, *args: str) -> str:
 
 
 def dvc_dep_hashes(stage: str, root: Path | None = None) -> dict[str, str]:
-    """md5 of each dep of ``stage`` as recorded in dvc.lock.
+    """md5 (from dvc.lock) of each dep of ``stage`` that an upstream stage produces: the data.
 
-    A dep produced by an upstream stage is looked up among that stage's outs first: during
-    ``dvc repro`` the upstream entry is already current while this stage's own entry is not.
+    Only upstream outs are used: during ``dvc repro`` their entries are already current, while
+    this stage's own entry still describes its previous run. Code deps are covered by git tags.
     """
     import yaml
 
@@ -142,10 +142,8 @@ def dvc_dep_hashes(stage: str, root: Path | None = None) -> dict[str, str]:
         return {}
     lock = (yaml.safe_load(lock_path.read_text()) or {}).get("stages", {})
     deps = ((yaml.safe_load(dvc_path.read_text()) or {}).get("stages", {}).get(stage) or {}).get("deps", [])
-    outs = {o["path"]: o.get("md5") for s in lock.values() for o in s.get("outs", [])}
-    own = {d["path"]: d.get("md5") for d in lock.get(stage, {}).get("deps", [])}
-    found = {dep: outs.get(dep) or own.get(dep) for dep in deps if isinstance(dep, str)}
-    return {dep: md5 for dep, md5 in found.items() if md5}
+    outs = {o["path"]: o.get("md5") for name, s in lock.items() if name != stage for o in s.get("outs", [])}
+    return {dep: outs[dep] for dep in deps if isinstance(dep, str) and outs.get(dep)}
 
 
 def run_tags(params, stage: str = "train") -> dict[str, str]:

@@ -118,7 +118,7 @@ def test_saved_adapter_reloads_onto_the_base_and_reproduces_the_logits(
         ("train.template=chat", None),  # valid: the tiny tokenizer has a chat template
     ],
 )
-def test_unknown_target_module_fails_before_training(
+def test_a_bad_target_module_fails_before_training_and_a_valid_config_gets_there(
     tiny_model_dir, tmp_path, monkeypatch, override, message
 ):
     from selfspec.stages import train as stage

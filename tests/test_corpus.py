@@ -153,3 +153,18 @@ def test_hf_source_offline_is_a_clear_error(monkeypatch):
     spec = parse_spec(raw, FIXTURES / "c.yaml")
     with pytest.raises(SourceUnavailableError, match=r"hf:no-such-org/no-such-corpus\[train\].*network"):
         list(read_source(spec.sources[0], FIXTURES, None))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("build_corpus.overlap_words=200", "build_corpus.overlap_words: must be < max_words (200)"),
+        ("build_corpus.min_words=300", "build_corpus.min_words: must be <= max_words (200)"),
+        ("index.alias=My Index", "index.alias: must be lowercase"),
+    ],
+)
+def test_inconsistent_corpus_and_index_params_are_rejected(override, message):
+    from selfspec.config import load_params
+
+    with pytest.raises(ConfigError, match=message):
+        load_params(REPO / "params.yaml", [override])

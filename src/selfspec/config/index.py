@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from selfspec.config._fields import knob
@@ -21,3 +22,8 @@ class IndexParams:
     bulk_batch_size: int = knob(500, gt=0, help="Elasticsearch bulk request size, in passages")
     max_retries: int = knob(3, ge=0, help="Elasticsearch retries of a rejected bulk chunk or failed request")
     request_timeout: float = knob(30.0, gt=0, help="Elasticsearch request timeout, seconds")
+
+    def check(self) -> None:
+        # Elasticsearch index and alias names: lowercase, no spaces or special characters
+        if self.alias and not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", self.alias):
+            raise ValueError(f"alias: must be lowercase letters, digits, '_', '-' or '.', got {self.alias!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -166,5 +167,5 @@ def test_hf_source_offline_is_a_clear_error(monkeypatch):
 def test_inconsistent_corpus_and_index_params_are_rejected(override, message):
     from selfspec.config import load_params
 
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_params(REPO / "params.yaml", [override])

@@ -122,10 +122,13 @@ def _bulk(es, actions: Iterable[dict[str, Any]], total: int, ip) -> None:
         initial_backoff=1, raise_on_error=True,
     )  # fmt: skip
     with tqdm(total=total, desc="index (elasticsearch)", unit="passage", mininterval=2) as bar:
-        for ok, item in stream:
-            if not ok:  # raise_on_error raises first; kept for clarity if that ever changes
-                raise BackendError(f"Elasticsearch bulk load failed: {item}")
-            bar.update(1)
+        try:
+            for _ok, _item in stream:
+                bar.update(1)
+        except helpers.BulkIndexError as e:  # rejected documents, after the helper's retries
+            raise BackendError(
+                f"Elasticsearch bulk load failed for {len(e.errors)} passages: {e.errors[:3]}"
+            ) from e
 
 
 def swap_alias(es, alias: str, name: str) -> None:
@@ -165,7 +168,12 @@ class ElasticRetriever:
                     {"index": self.alias},
                     {"query": query, "size": k + TIE_MARGIN, "_source": ["title", "text"]},
                 ]
-        responses = iter(self.es.msearch(searches=body)["responses"]) if body else iter(())
+        try:
+            responses = iter(self.es.msearch(searches=body)["responses"]) if body else iter(())
+        except Exception as e:  # transport/API errors: a BackendError the CLI prints cleanly
+            raise BackendError(
+                f"Elasticsearch search on alias {self.alias} failed: {type(e).__name__}: {e}"
+            ) from e
         return [self._hits(next(responses), k) if t and k > 0 else [] for t in terms]
 
     def _hits(self, response: dict[str, Any], k: int) -> list[Hit]:

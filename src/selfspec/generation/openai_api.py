@@ -1,0 +1,139 @@
+"""``openai`` backend: any OpenAI-compatible ``/v1/completions`` server (vLLM, TGI, llama.cpp...).
+
+The connection comes only from the environment: ``SELFSPEC_OPENAI_BASE_URL`` (e.g.
+``http://gpu-node:8000/v1``) and ``OPENAI_API_KEY`` (optional for servers without auth). Each
+prompt is one request, ``generation.batch_size`` of them in flight at once. Overload and server
+errors (429, 5xx, connection failures) are retried with exponential backoff; any other 4xx is a
+mistake in the request (wrong model name, prompt too long) and fails at once with the server's
+message. Each request carries a seed derived from the batch seed, so servers that honour
+``seed`` (vLLM) give repeatable samples.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from selfspec.errors import BackendError
+from selfspec.generation import Completion, Sampling, cut_at_stop
+
+log = logging.getLogger(__name__)
+
+BASE_URL_ENV = "SELFSPEC_OPENAI_BASE_URL"
+KEY_ENV = "OPENAI_API_KEY"
+RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+class OpenAIGenerator:
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str = "",
+        model: str = "",
+        concurrency: int = 8,
+        max_retries: int = 5,
+        timeout: float = 120.0,
+        backoff: float = 1.0,
+    ):
+        import httpx
+
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.base_url = base_url.rstrip("/")
+        self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        self.concurrency, self.max_retries, self.backoff = concurrency, max_retries, backoff
+        self.model = model or self._served_model()
+
+    @classmethod
+    def from_env(cls, gp) -> OpenAIGenerator:
+        base_url = os.environ.get(BASE_URL_ENV, "")
+        if not base_url:
+            raise BackendError(
+                f"generation.backend is 'openai' but {BASE_URL_ENV} is not set "
+                "(e.g. http://localhost:8000/v1 for `vllm serve MODEL`)"
+            )
+        return cls(
+            base_url,
+            os.environ.get(KEY_ENV, ""),
+            gp.openai_model,
+            gp.batch_size,
+            gp.max_retries,
+            gp.request_timeout,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "model": self.model, "base_url": self.base_url}
+
+    def generate(self, prompts: Sequence[str], sampling: Sampling, seed: int) -> list[Completion]:
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            futures = [pool.submit(self._one, p, sampling, seed + i) for i, p in enumerate(prompts)]
+            return [f.result() for f in futures]
+
+    def _one(self, prompt: str, sampling: Sampling, seed: int) -> Completion:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": prompt,
+            "max_tokens": sampling.max_new_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p if sampling.temperature > 0 else 1.0,
+            "seed": seed,
+            "n": 1,
+        }
+        if sampling.stop:
+            body["stop"] = list(sampling.stop)[:4]  # the OpenAI API accepts at most 4
+        data = self._post("/completions", body)
+        try:
+            choice, usage = data["choices"][0], data.get("usage") or {}
+            text, _ = cut_at_stop(choice["text"], sampling.stop)  # servers honour only 4 stops
+            reason = "length" if choice.get("finish_reason") == "length" else "stop"
+            return Completion(
+                text, int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)), reason
+            )
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise BackendError(f"{self.base_url}/completions: unexpected response ({e!r}): {data}") from None
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        import httpx
+
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self.client.post(path, json=body)
+            except httpx.TransportError as e:
+                problem = f"{type(e).__name__}: {e}"
+            else:
+                if response.status_code < 400:
+                    return response.json()
+                problem = f"HTTP {response.status_code}: {_message(response)}"
+                if response.status_code not in RETRY_STATUS:
+                    raise BackendError(f"{self.base_url}{path}: {problem} (not retried: fix the request)")
+            if attempt < self.max_retries:
+                delay = self.backoff * 2**attempt
+                log.warning("%s%s: %s; retry %d in %.1fs", self.base_url, path, problem, attempt + 1, delay)
+                time.sleep(delay)
+        raise BackendError(f"{self.base_url}{path}: {problem} (gave up after {self.max_retries} retries)")
+
+    def _served_model(self) -> str:
+        """The server's first model, when ``generation.openai_model`` is empty."""
+        import httpx
+
+        try:
+            response = self.client.get("/models")
+            response.raise_for_status()
+            return response.json()["data"][0]["id"]
+        except (httpx.HTTPError, KeyError, IndexError, ValueError) as e:
+            raise BackendError(
+                f"{self.base_url}/models: cannot list the served models ({e}); set generation.openai_model"
+            ) from None
+
+
+def _message(response) -> str:
+    try:
+        error = response.json().get("error")
+        return error.get("message", str(error)) if isinstance(error, dict) else str(error or response.text)
+    except ValueError:
+        return response.text[:300]

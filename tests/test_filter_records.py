@@ -1,0 +1,112 @@
+"""filter_records: every filter, counted by reason; the training-set schema; the contamination check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from selfspec.config.filter_records import FilterRecordsParams
+from selfspec.stages import filter_records
+
+FIXTURES = Path(__file__).parent / "fixtures" / "generation"
+EVAL_Q = (
+    "A 45-year-old woman presents with fatigue weight gain cold intolerance and constipation for three "
+    "months what is the most likely diagnosis"
+)
+
+
+def rec(rid, instruction, output, input="", finish="stop"):
+    return {
+        "id": rid,
+        "instruction": instruction,
+        "input": input,
+        "output": output,
+        "finish_reason": finish,
+        "seed_ids": ["g1"],
+        "passages": [{"id": "p1", "score": 3.5}],
+        "demo_ids": ["g2"],
+        "task_type": "",
+    }
+
+
+RECORDS = [
+    rec("ok", "What causes gout?", "Uric acid crystals deposit in joints."),
+    rec("empty", "What is sepsis?", "   "),
+    rec("cut", "Describe asthma.", "Asthma is a chronic airway", finish="length"),
+    rec("long", "Describe diabetes.", "word " * 40),
+    rec("loop", "Explain anemia.", "the patient was given iron and " * 4),
+    rec("echo", "Rewrite the text.", "Patients had fever.", input="Patients had fever."),
+    rec("dup", "What causes gout?", "Purine metabolism goes wrong."),
+    rec("contam", "Answer the question.", "Hypothyroidism.", input=EVAL_Q.upper()),
+]
+
+
+def params(**kw) -> FilterRecordsParams:
+    return FilterRecordsParams(max_output_words=25, **kw)
+
+
+def test_each_bad_record_is_dropped_under_its_reason():
+    kept, metrics = filter_records.run(RECORDS, params(), [EVAL_Q])
+    assert [r["id"] for r in kept] == ["ok"]
+    assert metrics["dropped"] == {
+        "contaminated": 1,
+        "degenerate": 1,
+        "echo": 1,
+        "empty": 1,
+        "near_duplicate": 1,
+        "too_long": 1,
+        "truncated": 1,
+    }
+    assert metrics["contamination_check"] is True and metrics["eval_questions"] == 1
+
+
+def test_kept_records_have_exactly_the_training_schema():
+    kept, _ = filter_records.run(RECORDS[:1], params(), None)
+    assert kept == [
+        {
+            "id": "ok",
+            "instruction": "What causes gout?",
+            "input": "",
+            "output": "Uric acid crystals deposit in joints.",
+            "task_type": "",
+            "seed_ids": ["g1"],
+            "passages": [{"id": "p1", "score": 3.5}],
+        }
+    ]
+
+
+def test_without_eval_sets_contamination_passes_and_is_reported_off():
+    kept, metrics = filter_records.run(RECORDS, params(), None)
+    assert "contam" in {r["id"] for r in kept}
+    assert metrics["contamination_check"] is False
+
+
+def test_contamination_needs_a_full_ngram_overlap():
+    twelve = " ".join(EVAL_Q.split()[-12:])  # 12 of the question's words: below the 13-gram bar
+    kept, metrics = filter_records.run(
+        [rec("near", "Answer.", "Hypothyroidism.", input=twelve)], params(), [EVAL_Q]
+    )
+    assert len(kept) == 1 and metrics["dropped"] == {}
+    kept, _ = filter_records.run(
+        [rec("near", "Answer.", "Hypothyroidism.", input=twelve)], params(contamination_ngram=8), [EVAL_Q]
+    )
+    assert kept == []
+
+
+def test_truncated_records_can_be_kept():
+    kept, _ = filter_records.run([RECORDS[2]], params(drop_truncated=False), None)
+    assert [r["id"] for r in kept] == ["cut"]
+
+
+def test_main_reads_eval_questions_and_writes_records_and_metrics(in_tmp_repo):
+    from selfspec.config import load_params
+
+    Path("data/gen_responses").mkdir(parents=True)
+    Path("data/gen_responses/responses.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    Path("data/prepare_evals").mkdir(parents=True)
+    shutil.copy(FIXTURES / "evals.jsonl", "data/prepare_evals/evals.jsonl")
+    filter_records.main(load_params("missing.yaml", ["filter_records.max_output_words=25"]))
+    kept = [json.loads(line) for line in Path("data/filter_records/records.jsonl").read_text().splitlines()]
+    metrics = json.loads(Path("metrics/filter_records.json").read_text())
+    assert [r["id"] for r in kept] == ["ok"] and metrics["dropped"]["contaminated"] == 1

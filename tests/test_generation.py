@@ -1,0 +1,160 @@
+"""Generation building blocks: stop strings, seeds, the partial file, the batch runner, prompts, parsers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from selfspec.errors import BackendError, ConfigError
+from selfspec.generation import Completion, Sampling, cut_at_stop, derive_seed
+from selfspec.generation.resume import BatchRunner, PartialStore
+from selfspec.generation.text import RougePool, repeat_ratio, truncate_words
+from selfspec.prompts import Prompt, load_prompt
+from selfspec.prompts.inputs import parse_input
+from selfspec.prompts.instructions import needs_input, parse_tasks
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class EchoGenerator:
+    """Fake backend: the completion names the prompt and the seed; counts its calls."""
+
+    name = "echo"
+
+    def __init__(self):
+        self.calls: list[tuple[list[str], int]] = []
+
+    def generate(self, prompts, sampling, seed):
+        self.calls.append((list(prompts), seed))
+        return [Completion(f"{p}|{seed}", 3, 2, "stop") for p in prompts]
+
+    def describe(self):
+        return {"backend": self.name}
+
+
+def test_cut_at_stop_uses_the_earliest_stop_string():
+    assert cut_at_stop("abc\n\nTask 9: x", ["Task 9:", "\n\n"]) == ("abc", True)
+    assert cut_at_stop("no stop here", ["###"]) == ("no stop here", False)
+
+
+def test_derived_seeds_are_stable_and_differ_by_part():
+    assert derive_seed(42, "gen_inputs", 0) == derive_seed(42, "gen_inputs", 0)
+    assert derive_seed(42, "gen_inputs", 0) != derive_seed(42, "gen_inputs", 1)
+    assert 0 <= derive_seed("x") < 2**31
+
+
+def test_partial_store_round_trips_batches(tmp_path):
+    store = PartialStore(tmp_path / "p.jsonl")
+    store.append(0, [{"a": 1}])
+    store.append(1, [{"a": 2}])
+    assert store.load() == {0: [{"a": 1}], 1: [{"a": 2}]}
+
+
+def test_partial_store_cuts_a_torn_last_line(tmp_path):
+    path = tmp_path / "p.jsonl"
+    store = PartialStore(path)
+    store.append(0, [{"a": 1}])
+    with open(path, "a") as f:
+        f.write('{"batch": 1, "results": [{"a"')  # killed mid-write
+    assert store.load() == {0: [{"a": 1}]}
+    store.append(1, [{"a": 2}])  # the file is whole again: the next line starts cleanly
+    assert store.load() == {0: [{"a": 1}], 1: [{"a": 2}]}
+
+
+def test_runner_replays_stored_batches_and_generates_the_rest(tmp_path):
+    store = PartialStore(tmp_path / "p.jsonl")
+    first = BatchRunner(EchoGenerator(), Sampling(8), 7, "s", store)
+    first.run(0, ["a", "b"])
+    gen = EchoGenerator()
+    resumed = BatchRunner(gen, Sampling(8), 7, "s", store)
+    again = resumed.run(0, ["a", "b"])
+    new = resumed.run(1, ["c"])
+    assert [c.text for c in again] == [f"a|{derive_seed(7, 's', 0)}", f"b|{derive_seed(7, 's', 0)}"]
+    assert gen.calls == [(["c"], derive_seed(7, "s", 1))]  # batch 0 was not generated again
+    assert new[0].text == f"c|{derive_seed(7, 's', 1)}"
+    assert resumed.stats.resumed_batches == 1 and resumed.stats.completion_tokens == 6
+
+
+def test_rouge_pool_matches_rouge_score():
+    from rouge_score import rouge_scorer
+
+    a, b = "Explain the mechanism of action of aspirin.", "Explain how aspirin works."
+    expected = rouge_scorer.RougeScorer(["rougeL"]).score(a, b)["rougeL"].fmeasure
+    assert RougePool([a]).max_similarity(b) == pytest.approx(expected)
+    assert RougePool([a]).max_similarity(a) == pytest.approx(1.0)
+
+
+def test_repeat_ratio_flags_loops_not_prose():
+    loop = "the patient was treated with metformin " * 6
+    assert repeat_ratio(loop) > 0.7
+    assert repeat_ratio("Metformin lowers hepatic glucose production and improves insulin sensitivity.") == 0
+    assert truncate_words("a b c d", 2) == "a b ..."
+
+
+def test_missing_template_variable_is_an_error():
+    with pytest.raises(ConfigError, match="domain"):
+        load_prompt("instructions").render(tasks=["x"])
+    with pytest.raises(ConfigError, match="'instruction' is undefined"):
+        Prompt("t", "{{ instruction }}", ()).render()
+
+
+def test_instruction_prompt_is_a_raw_numbered_list():
+    text = load_prompt("instructions").render(domain="biomedical", tasks=["Do A.", "Do B."])
+    assert text.endswith("Task 1: Do A.\nTask 2: Do B.\nTask 3:")
+    assert "<|" not in text  # no chat template
+
+
+def test_parse_tasks_continues_the_open_task_then_numbered_lines():
+    tasks, cut = parse_tasks(" List drugs for gout.\nTask 5: Explain ketoacidosis.\nTask 6: Name", False)
+    assert tasks == ["List drugs for gout.", "Explain ketoacidosis.", "Name"] and cut == 0
+    # at the token limit the last task may be cut mid-sentence: dropped and counted
+    tasks, cut = parse_tasks(" List drugs for gout.\nTask 5: Explain keto", True)
+    assert tasks == ["List drugs for gout."] and cut == 1
+    # a line that is not a new task ends the list (the model left the pattern)
+    tasks, cut = parse_tasks(" What is sepsis?\nA: It is an infection.\nTask 6: junk", True)
+    assert tasks == ["What is sepsis?"] and cut == 0
+
+
+def test_needs_input_agrees_with_the_seed_files_inputs():
+    from selfspec.seeds import load_seeds
+
+    seeds = load_seeds(REPO / "seeds" / "biomedical.jsonl")
+    agree = sum(needs_input(s.instruction) == bool(s.instances[0].input) for s in seeds)
+    assert agree / len(seeds) >= 0.9
+    assert needs_input("Summarize the following abstract.") and not needs_input("What causes gout?")
+
+
+def test_parse_input_trims_a_truncated_context_to_a_full_sentence():
+    assert (
+        parse_input(" A 50-year-old man has chest pain. He is sweat", True)
+        == "A 50-year-old man has chest pain."
+    )
+    assert parse_input(" no sentence end", True) == ""
+    assert parse_input(" Complete input\n", False) == "Complete input"
+
+
+def test_vllm_backend_missing_says_what_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_vllm(name, *args, **kwargs):
+        if name == "vllm":
+            raise ImportError("no vllm")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_vllm)
+    from selfspec.generation.vllm_backend import _import_vllm
+
+    with pytest.raises(BackendError, match=r"pip install 'selfspec\[vllm\]'"):
+        _import_vllm()
+
+
+def test_openai_backend_needs_its_base_url(monkeypatch):
+    from selfspec.config.generation import GenerationParams
+    from selfspec.generation.openai_api import OpenAIGenerator
+
+    monkeypatch.delenv("SELFSPEC_OPENAI_BASE_URL", raising=False)
+    with pytest.raises(BackendError, match="SELFSPEC_OPENAI_BASE_URL"):
+        OpenAIGenerator.from_env(GenerationParams())

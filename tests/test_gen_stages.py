@@ -65,7 +65,8 @@ def test_gen_instructions_filters_every_candidate_by_reason():
 def test_gen_instructions_records_seed_ids_and_stops_at_n():
     p = GenInstructionsParams(n_instructions=2, seeds_per_prompt=3)
     texts = [
-        " What causes gout in adults?\nTask 5: Which vitamin deficiency causes scurvy?\nTask 6: What is sepsis?"
+        " What causes gout in adults?\nTask 5: Which vitamin deficiency causes scurvy?"
+        "\nTask 6: What is sepsis?"
     ]
     gen = Scripted(texts)
     kept, _ = gen_instructions.run(SEEDS, p, runner(gen), 4, 42, "biomedical")

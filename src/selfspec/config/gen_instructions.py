@@ -36,7 +36,9 @@ class GenInstructionsParams:
     max_words: int = knob(60, ge=1)
     blacklist: list[str] = knob(factory=lambda: list(BLACKLIST), help="drop if any word/phrase occurs")
     bad_starts: list[str] = knob(factory=lambda: list(BAD_STARTS), help="drop if the text starts so")
-    task_verbs: list[str] = knob(factory=lambda: list(TASK_VERBS), help="else a question, or not a task")
+    task_verbs: list[str] = knob(
+        factory=lambda: list(TASK_VERBS), help="else a question, or not a task; []: no check"
+    )
 
     def check(self) -> None:
         if self.min_words > self.max_words:

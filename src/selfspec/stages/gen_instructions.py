@@ -63,7 +63,10 @@ def run(
 
 
 def task_starts(seeds: Sequence[Any], verbs: Sequence[str]) -> frozenset[str]:
-    """First words that make an instruction a task: the verb list plus the seeds' own first words."""
+    """First words that make an instruction a task: the verb list plus the seeds' own first words
+    (an empty verb list turns the check off)."""
+    if not verbs:
+        return frozenset()
     return frozenset(v.lower() for v in verbs) | {
         words(s.instruction)[0] for s in seeds if words(s.instruction)
     }
@@ -101,7 +104,7 @@ def check_instruction(task: str, p, pool: RougePool, starts: frozenset[str]) -> 
         return "bad_start"
     if any(re.search(rf"\b{re.escape(w)}\b", lowered) for w in p.blacklist):
         return "blacklisted"
-    if not task.rstrip().endswith("?") and tokens[0] not in starts:
+    if starts and not task.rstrip().endswith("?") and tokens[0] not in starts:
         return "not_a_task"
     if pool.max_similarity(task) > p.rouge_threshold:
         return "similar_to_pool"

@@ -66,12 +66,16 @@ def pubmedqa(name: str, data: dict[str, Any], options: dict[str, Any]) -> Conver
     items = _need(data, "pqal", name, dict)
     test_ids = _need(data, "test_ids", name, dict)
     if missing := sorted(set(test_ids) - set(items)):
-        raise DataError(f"{name}[test_ids]", None, f"{len(missing)} test PMIDs not in pqal, e.g. {missing[:3]}")
+        raise DataError(
+            f"{name}[test_ids]", None, f"{len(missing)} test PMIDs not in pqal, e.g. {missing[:3]}"
+        )
     test, fewshot = [], []
     for pmid, item in items.items():
         record = _pubmedqa_record(pmid, item, f"{name}[pqal][{pmid}]")
         if pmid in test_ids and test_ids[pmid] != record["answer"]:
-            raise DataError(f"{name}[test_ids][{pmid}]", None, f"label {test_ids[pmid]!r} != {record['answer']!r}")
+            raise DataError(
+                f"{name}[test_ids][{pmid}]", None, f"label {test_ids[pmid]!r} != {record['answer']!r}"
+            )
         (test if pmid in test_ids else fewshot).append(record)
     return Converted(test, fewshot)
 
@@ -84,7 +88,9 @@ def _pubmedqa_record(pmid: str, item: Any, where: str) -> Record:
         raise DataError(where, None, "expected a non-empty list of strings", field="CONTEXTS")
     label = item.get("final_decision")
     if label not in PUBMEDQA_LABELS:
-        raise DataError(where, None, f"expected one of {list(PUBMEDQA_LABELS)}, got {label!r}", "final_decision")
+        raise DataError(
+            where, None, f"expected one of {list(PUBMEDQA_LABELS)}, got {label!r}", "final_decision"
+        )
     return {"id": str(pmid), "question": _text(item, "QUESTION", where), "context": "\n".join(contexts),
             "answer": label, "long_answer": item.get("LONG_ANSWER") or ""}  # fmt: skip
 
@@ -114,7 +120,9 @@ def medmcqa(name: str, data: dict[str, Any], options: dict[str, Any]) -> Convert
         cop = row.get("cop")
         answer = cop - base if isinstance(cop, int) else cop
         extra = {"subject": row.get("subject_name") or ""}
-        out.append(_mc_record(str(row.get("id") or i), _text(row, "question", where), opts, answer, where, **extra))
+        out.append(
+            _mc_record(str(row.get("id") or i), _text(row, "question", where), opts, answer, where, **extra)
+        )
     return Converted(out)
 
 
@@ -127,7 +135,11 @@ def medqa(name: str, data: dict[str, Any], options: dict[str, Any]) -> Converted
         if not isinstance(row, dict):
             raise DataError(where, None, "expected a JSON object")
         if "sent1" in row:
-            q, opts, answer = _text(row, "sent1", where), [_option(row, f"ending{k}", where) for k in range(4)], row.get("label")
+            q, opts, answer = (
+                _text(row, "sent1", where),
+                [_option(row, f"ending{k}", where) for k in range(4)],
+                row.get("label"),
+            )
         else:
             choices = row.get("options")
             if not isinstance(choices, dict) or sorted(choices) != list(LETTERS):
@@ -153,10 +165,12 @@ def _mmlu_record(name: str, split: str, i: int, row: Any) -> Record:
         if len(row) != 6:
             raise DataError(where, None, f"expected 6 CSV columns, got {len(row)}")
         answer = LETTERS.index(row[5].strip()) if row[5].strip() in LETTERS else row[5]
-        return _mc_record(f"{name}-{split}-{i}", _text(row, 0, where), [_option(row, k, where) for k in range(1, 5)],
-                          answer, where)  # fmt: skip
+        options = [_option(row, k, where) for k in range(1, 5)]
+        return _mc_record(f"{name}-{split}-{i}", _text(row, 0, where), options, answer, where)
     choices = row.get("choices") if isinstance(row, dict) else None
     if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
         raise DataError(where, None, "expected a list of strings", field="choices")
     extra = {"subject": row.get("subject") or ""}
-    return _mc_record(f"{name}-{split}-{i}", _text(row, "question", where), choices, row.get("answer"), where, **extra)
+    return _mc_record(
+        f"{name}-{split}-{i}", _text(row, "question", where), choices, row.get("answer"), where, **extra
+    )

@@ -35,7 +35,9 @@ class EvalSource:
 
     def public(self) -> dict[str, Any]:
         """What the manifest says about the source (URLs, mirror paths, pinned checksums)."""
-        files = {k: {"url": f.url, "mirror_path": f.mirror_path, "sha256": f.sha256} for k, f in self.files.items()}
+        files = {
+            k: {"url": f.url, "mirror_path": f.mirror_path, "sha256": f.sha256} for k, f in self.files.items()
+        }
         return {"format": self.format, "files": files, "hf": self.hf, "license": self.license,
                 "homepage": self.homepage, "description": self.description}  # fmt: skip
 
@@ -82,7 +84,7 @@ def _parse_source(path: Path, name: str, spec: Any) -> EvalSource:
 
 
 def fetch(source: EvalSource, mirror: Path | None) -> Fetched:
-    """Read a data set's files (mirror or URL), else its HF dataset; SourceUnavailableError names all tries."""
+    """A data set's files (mirror or URL), else its HF dataset; the error names every try."""
     reasons = []
     if source.files:
         try:
@@ -101,7 +103,9 @@ def _fetch_files(source: EvalSource, mirror: Path | None) -> Fetched:
     data, inputs = {}, {}
     for key, remote in source.files.items():
         path = resolve(remote, mirror)
-        origin = "mirror" if mirror and remote.mirror_path and path == Path(mirror) / remote.mirror_path else "url"
+        origin = (
+            "mirror" if mirror and remote.mirror_path and path == Path(mirror) / remote.mirror_path else "url"
+        )
         data[key] = read_file(path)
         inputs[key] = {"origin": origin, "path": str(path), "url": remote.url, "sha256": sha256_file(path),
                        "pinned": remote.sha256 is not None}  # fmt: skip
@@ -148,7 +152,9 @@ def hub_reachable() -> None:
 def _fetch_hf(hf: dict[str, Any]) -> Fetched:
     name = f"hf:{hf['dataset']}" + (f"/{hf['config']}" if hf.get("config") else "")
     if os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise SourceUnavailableError(f"{name}: Hugging Face datasets is offline (HF_DATASETS_OFFLINE/HF_HUB_OFFLINE)")
+        raise SourceUnavailableError(
+            f"{name}: Hugging Face datasets is offline (HF_DATASETS_OFFLINE/HF_HUB_OFFLINE)"
+        )
     try:
         hub_reachable()
     except SourceUnavailableError as e:
@@ -163,7 +169,9 @@ def _fetch_hf(hf: dict[str, Any]) -> Fetched:
         if not split:
             continue
         try:
-            rows = datasets.load_dataset(hf["dataset"], hf.get("config"), split=split, revision=hf.get("revision"))
+            rows = datasets.load_dataset(
+                hf["dataset"], hf.get("config"), split=split, revision=hf.get("revision")
+            )
         except Exception as e:  # offline, unknown dataset, no access: all mean "unavailable"
             raise SourceUnavailableError(f"{name}[{split}]: cannot load ({type(e).__name__}: {e})") from None
         data[key] = [dict(r) for r in rows]

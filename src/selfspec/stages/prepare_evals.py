@@ -56,7 +56,11 @@ def run(raw: dict[str, Any], sources: dict[str, Any], params) -> Prepared:
 
 def counts(converted) -> dict[str, Any]:
     answers = Counter(str(r["answer"]) for r in converted.test)
-    return {"test": len(converted.test), "fewshot": len(converted.fewshot), "answers": dict(sorted(answers.items()))}
+    return {
+        "test": len(converted.test),
+        "fewshot": len(converted.fewshot),
+        "answers": dict(sorted(answers.items())),
+    }
 
 
 def check_missing(entries: dict[str, Any], allow_missing: bool) -> None:
@@ -111,4 +115,6 @@ def main(params) -> None:
     prepared = run(fetch_all(sources, pp.datasets, params.data_mirror), sources, params)
     write_outputs(prepared, data_dir(STAGE))
     for name, entry in prepared.manifest["datasets"].items():
-        log.info("[%s] %s: %s %s", STAGE, name, entry["status"], entry.get("counts", "(reason in the manifest)"))
+        log.info(
+            "[%s] %s: %s %s", STAGE, name, entry["status"], entry.get("counts", "(reason in the manifest)")
+        )

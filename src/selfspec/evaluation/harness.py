@@ -1,0 +1,87 @@
+"""lm-eval on model objects: the base (or base + merged adapter) in the compute dtype, an ``HFLM``
+wrapped around it, ``simple_evaluate`` with every seed fixed, and flat metrics from its results."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalOutput:
+    results: dict[str, Any]  # lm-eval's results dict (results, groups, n-samples, configs, ...)
+    samples: dict[str, list[dict[str, Any]]]
+    metrics: dict[str, dict[str, float]]
+    seconds: float
+    examples: int
+
+
+def load_model(base_dir: str | Path, dtype, device: str, adapter_dir: str | Path | None = None):
+    """The model for evaluation. An adapter is merged into a full-precision base first: an unmerged
+    adapter doubles eval time, and merging into bf16 weights would round the LoRA update away."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    load_dtype = torch.float32 if adapter_dir else dtype
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=load_dtype)
+    if adapter_dir:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+        model = model.to(dtype)
+    return model.to(device).eval(), tokenizer
+
+
+def evaluate(model, tokenizer, tasks: list[str], task_manager, ep, seed: int, device: str) -> EvalOutput:
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=ep.batch_size, device=device)
+    start = time.perf_counter()
+    out = simple_evaluate(
+        model=lm, tasks=tasks, task_manager=task_manager, num_fewshot=ep.num_fewshot, limit=ep.limit,
+        log_samples=ep.log_samples, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
+        fewshot_random_seed=seed, bootstrap_iters=1000,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    samples = out.pop("samples", None) or {}
+    examples = sum(n.get("effective", 0) for n in out.get("n-samples", {}).values())
+    log.info(
+        "evaluated %d examples in %.1f s (%.3f s/example)", examples, seconds, seconds / max(examples, 1)
+    )
+    return EvalOutput(out, samples, flat_metrics(out), seconds, examples)
+
+
+def metric_name(key: str) -> tuple[str, bool]:
+    """lm-eval's ``"acc,none"`` -> ``("acc", False)``; ``"acc_stderr,none"`` -> ``("acc", True)``.
+    A filter other than ``none`` becomes a suffix (``exact_match-strict``): MLflow keys allow no commas."""
+    metric, _, filt = key.partition(",")
+    is_stderr = metric.endswith("_stderr")
+    metric = metric.removesuffix("_stderr")
+    return (metric if filt in ("", "none") else f"{metric}-{filt}"), is_stderr
+
+
+def flat_metrics(out: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """``{task: {metric: value, metric_stderr: value, n: examples}}`` for tasks and groups."""
+    flat: dict[str, dict[str, float]] = {}
+    for task, res in out.get("results", {}).items():
+        row: dict[str, float] = {}
+        for key, value in res.items():
+            if "," not in key or not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue  # alias, name, sample_len; "N/A" stderrs
+            metric, is_stderr = metric_name(key)
+            row[f"{metric}_stderr" if is_stderr else metric] = float(value)
+        n = out.get("n-samples", {}).get(task, {}).get("effective")
+        if n is None:  # a group: the sum over its members
+            n = sum(
+                out["n-samples"].get(t, {}).get("effective", 0)
+                for t in out.get("group_subtasks", {}).get(task, [])
+            )
+        flat[task] = {**row, "n": int(n)}
+    return flat

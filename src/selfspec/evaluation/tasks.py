@@ -1,0 +1,84 @@
+"""Which of the requested lm-eval tasks can run: their local data files exist, or the data set is
+known to be unavailable (listed in data/prepare_evals/manifest.json) and the task is skipped.
+
+Only the folders of ``evaluate.include_path`` are indexed (lm-eval's built-in tasks download their
+data from the hub and would not run offline). Paths in ``data_files`` are relative to the repo root.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from selfspec.errors import StageError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Plan:
+    run: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # task -> why
+
+
+def task_manager(include_path: list[str]):
+    from lm_eval.tasks import TaskManager
+
+    for folder in include_path:
+        if not Path(folder).is_dir():
+            raise StageError("evaluate", f"evaluate.include_path: {folder} is not a folder")
+    return TaskManager(include_path=[str(p) for p in include_path], include_defaults=False)
+
+
+def data_files(index: dict[str, Any], name: str, seen: frozenset[str] = frozenset()) -> list[str]:
+    """The local data files a task, group or tag reads (recursively through groups and tags)."""
+    from lm_eval.tasks._index import Kind
+
+    entry = index[name]
+    if entry.kind == Kind.TAG or name in seen:
+        members = [n for n, e in index.items() if name in e.tags and n != name] if name not in seen else []
+        return [f for m in members for f in data_files(index, m, seen | {name})]
+    cfg = entry.cfg or {}
+    if entry.kind == Kind.GROUP:
+        children = cfg.get("task") or []
+        children = [c if isinstance(c, str) else c.get("task") for c in children]
+        return [f for c in children if c in index for f in data_files(index, c, seen | {name})]
+    files = (cfg.get("dataset_kwargs") or {}).get("data_files") or []
+    if isinstance(files, dict):
+        files = list(files.values())
+    return [
+        f
+        for item in ([files] if isinstance(files, str) else files)
+        for f in ([item] if isinstance(item, str) else item)
+    ]
+
+
+def plan_tasks(index: dict[str, Any], names: list[str], unavailable: set[str], stage: str) -> Plan:
+    """Split ``names`` into tasks to run and tasks skipped because their data set is unavailable.
+
+    A missing data file that the manifest does not explain is an error: the data was never prepared.
+    """
+    plan = Plan()
+    for name in names:
+        if name not in index:
+            known = ", ".join(sorted(n for n in index if not n.startswith("_")))
+            raise StageError(
+                stage, f"evaluate.tasks: {name!r} is not in evaluate.include_path (known: {known})"
+            )
+        missing = sorted({f for f in data_files(index, name) if not Path(f).is_file()})
+        if not missing:
+            plan.run.append(name)
+            continue
+        unexplained = [f for f in missing if Path(f).stem not in unavailable]
+        if unexplained:
+            raise StageError(
+                stage, f"task {name}: data files {unexplained} not found; run `dvc repro prepare_evals`"
+            )
+        sets = sorted({Path(f).stem for f in missing})
+        plan.skipped[name] = f"data sets {sets} unavailable (see data/prepare_evals/manifest.json)"
+        log.warning("[%s] skipping task %s: %s", stage, name, plan.skipped[name])
+    if not plan.run:
+        raise StageError(stage, f"no task can run: {plan.skipped}")
+    return plan

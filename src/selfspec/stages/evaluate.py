@@ -1,0 +1,83 @@
+"""Stage ``evaluate``: base + trained adapter (merged) on the same suite as ``evaluate_base``; the
+comparison, its chart, MLflow logging into the training run and the promotion gate.
+
+``run`` is the core (model and base metrics in; lm-eval output, comparison and gate decision out).
+``main`` checks that data/evaluate_base used the same settings, evaluates, writes data/evaluate/
+(run.json, results/, samples/, comparison.png) and metrics/evaluate.json, logs to MLflow and sets
+alias ``champion`` when the gate passes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from selfspec.errors import StageError
+
+log = logging.getLogger(__name__)
+
+STAGE = "evaluate"
+BASE_RUN = Path("data/evaluate_base/run.json")
+ADAPTER = Path("models/train/adapter")
+REGISTRY = Path("models/train/registry.json")
+
+
+@dataclass
+class EvaluateResult:
+    output: Any  # harness.EvalOutput of the specialized model
+    comparison: dict[str, Any]
+    decision: dict[str, Any]
+
+
+def run(model, tokenizer, tasks, task_manager, params, device: str, base_metrics) -> EvaluateResult:
+    from selfspec.evaluation.compare import compare, gate
+    from selfspec.stages import evaluate_base
+
+    output = evaluate_base.run(model, tokenizer, tasks, task_manager, params, device)
+    comparison = compare(base_metrics, output.metrics)
+    ep = params.evaluate
+    return EvaluateResult(output, comparison, gate(comparison, ep.primary_task, ep.primary_metric, ep.margin))
+
+
+def check_inputs(base_dir: Path) -> None:
+    needed = {base_dir / "config.json": "prepare_model", ADAPTER / "adapter_config.json": "train",
+              REGISTRY: "train", BASE_RUN: "evaluate_base"}  # fmt: skip
+    for path, stage in needed.items():
+        if not path.is_file():
+            raise StageError(STAGE, f"{path}: not found; run `dvc repro {stage}` first")
+
+
+def main(params) -> None:
+    from selfspec import tracking
+    from selfspec.evaluation import stage
+    from selfspec.evaluation.compare import chart
+    from selfspec.evaluation.harness import load_model
+    from selfspec.evaluation.publish import log_to_training_run
+    from selfspec.io import read_json, write_json
+    from selfspec.runtime import data_dir, metrics_path, model_dir, resolve_device, resolve_dtype
+
+    base_dir = model_dir("prepare_model")
+    check_inputs(base_dir)
+    registry = tracking.read_registry(REGISTRY)
+    tm, plan = stage.plan(params, STAGE)
+    device = resolve_device(params.base.device)
+    dtype = resolve_dtype(params.base.dtype, device)
+    config = stage.run_config(params, plan, dtype, device)
+    base_run = read_json(BASE_RUN)
+    stage.check_same_config(base_run, config, STAGE)  # before the (slow) evaluation
+    model, tokenizer = load_model(base_dir, dtype, device, adapter_dir=ADAPTER)
+    result = run(model, tokenizer, plan.run, tm, params, device, base_run["metrics"])
+    out = data_dir(STAGE)
+    stage.write_outputs(out, config, result.output, {"comparison": result.comparison})
+    png = chart(result.comparison, out / "comparison.png", f"{registry['model_name']} v{registry['version']}")
+    write_json(out / "comparison.json", {**result.comparison, "gate": result.decision})
+    tags = {"eval.tasks": ",".join(plan.run), "eval.skipped": ",".join(sorted(plan.skipped)) or "-",
+            "eval.limit": params.evaluate.limit, "eval.num_fewshot": params.evaluate.num_fewshot,
+            "eval.dtype": config["dtype"]}  # fmt: skip
+    decision = log_to_training_run(
+        registry, result.comparison, result.decision, [png, out / "comparison.json"], tags
+    )
+    metrics = {**result.comparison, "gate": decision, "skipped": sorted(plan.skipped)}
+    write_json(metrics_path(STAGE), metrics)

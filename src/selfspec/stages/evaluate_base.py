@@ -1,0 +1,44 @@
+"""Stage ``evaluate_base``: the base model on the benchmark suite (lm-eval, evals/tasks).
+
+A separate stage from ``evaluate`` so that changing training params never re-runs it. ``run`` is
+the core (model in, lm-eval output + flat metrics out); ``main`` loads models/prepare_model in the
+compute dtype and writes data/evaluate_base/ (run.json, results/, samples/) and
+metrics/evaluate_base.json.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from selfspec.errors import StageError
+
+log = logging.getLogger(__name__)
+
+STAGE = "evaluate_base"
+
+
+def run(model, tokenizer, tasks: list[str], task_manager, params, device: str):
+    """lm-eval ``tasks`` on ``model``: same seeds, shots, batch size and limit as ``evaluate``."""
+    from selfspec.evaluation.harness import evaluate
+    from selfspec.runtime import set_seed
+
+    set_seed(params.base.seed)
+    return evaluate(model, tokenizer, tasks, task_manager, params.evaluate, params.base.seed, device)
+
+
+def main(params) -> None:
+    from selfspec.evaluation import stage
+    from selfspec.evaluation.harness import load_model
+    from selfspec.io import write_json
+    from selfspec.runtime import data_dir, metrics_path, model_dir, resolve_device, resolve_dtype
+
+    base_dir = model_dir("prepare_model")
+    if not (base_dir / "config.json").is_file():
+        raise StageError(STAGE, f"{base_dir}: no base model; run `dvc repro prepare_model` first")
+    tm, plan = stage.plan(params, STAGE)
+    device = resolve_device(params.base.device)
+    dtype = resolve_dtype(params.base.dtype, device)
+    model, tokenizer = load_model(base_dir, dtype, device)
+    output = run(model, tokenizer, plan.run, tm, params, device)
+    stage.write_outputs(data_dir(STAGE), stage.run_config(params, plan, dtype, device), output)
+    write_json(metrics_path(STAGE), {**output.metrics, "skipped": sorted(plan.skipped)})

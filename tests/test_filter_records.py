@@ -94,8 +94,15 @@ def test_contamination_needs_a_full_ngram_overlap():
     assert kept == []
 
 
-def test_truncated_records_can_be_kept():
-    kept, _ = filter_records.run([RECORDS[2]], params(drop_truncated=False), None)
+def test_truncated_records_are_trimmed_dropped_or_kept_as_asked():
+    text = "Asthma is a chronic airway disease. It causes wheez"
+    cut = rec("cut2", "Describe asthma.", text, finish="length")
+    kept, metrics = filter_records.run([cut, RECORDS[2]], params(), None)
+    assert [r["output"] for r in kept] == ["Asthma is a chronic airway disease."]
+    assert metrics["truncated_trimmed"] == 2 and metrics["dropped"] == {"truncated": 1}
+    kept, metrics = filter_records.run([cut, RECORDS[2]], params(truncated="drop"), None)
+    assert kept == [] and metrics["dropped"] == {"truncated": 2}
+    kept, _ = filter_records.run([RECORDS[2]], params(truncated="keep"), None)
     assert [r["id"] for r in kept] == ["cut"]
 
 

@@ -34,7 +34,7 @@ TINY = [
     "gen_responses.n_demos=2",
     "gen_responses.passage_max_words=20",
     "gen_responses.demo_max_words=20",
-    "filter_records.drop_truncated=false",
+    "filter_records.truncated=keep",
     "filter_records.max_repeat_ratio=1.0",
 ]
 

@@ -13,7 +13,12 @@ class FilterRecordsParams:
     evals_dir: str = knob("data/prepare_evals", help="*.jsonl with a 'question' field; missing: no check")
     min_output_words: int = knob(1, ge=1)
     max_output_words: int = knob(300, gt=0, help="longer outputs are dropped as over-long")
-    drop_truncated: bool = knob(True, help="drop responses that hit max_new_tokens")
+    truncated: str = knob(
+        "trim",
+        choices=["drop", "trim", "keep"],
+        help="responses that hit max_new_tokens: drop; trim back to the last full sentence (dropped "
+        "when there is none); keep as they are",
+    )
     max_repeat_ratio: float = knob(
         0.5, gt=0, le=1, help="degenerate if repeated word 4-grams make up more than this share"
     )

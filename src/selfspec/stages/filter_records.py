@@ -1,13 +1,13 @@
 """Stage ``filter_records``: drop degenerate, duplicate and contaminated records.
 
 Every record passes these checks in order, or is dropped and counted under the first reason it
-fails: ``empty`` output, ``truncated`` (hit max_new_tokens; when ``drop_truncated``),
-``too_short`` / ``too_long`` output, ``degenerate`` (repetition loop: repeated word 4-grams),
-``echo`` (output equals the input or the instruction), ``near_duplicate`` (Jaccard of word
-3-grams of instruction + input against a kept record) and ``contaminated`` (shares a
-``contamination_ngram``-word n-gram with an evaluation question). Output: the training set,
-``data/filter_records/records.jsonl`` with ``id, instruction, input, output, task_type,
-seed_ids, passages``.
+fails: ``truncated`` (hit max_new_tokens, with ``truncated: drop`` or with no full sentence to
+trim back to under ``trim``), ``empty`` output, ``too_short`` / ``too_long`` output,
+``degenerate`` (repetition loop: repeated word 4-grams), ``echo`` (output equals the input or the
+instruction), ``contaminated`` (shares a ``contamination_ngram``-word n-gram with an evaluation
+question) and ``near_duplicate`` (Jaccard of word 3-grams of instruction + input against a kept
+record). Output: the training set, ``data/filter_records/records.jsonl`` with ``id,
+instruction, input, output, task_type, seed_ids, passages``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from selfspec.generation.text import ngrams, repeat_ratio, words
+from selfspec.prompts.inputs import trim_to_sentence
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,10 @@ def check_record(record: dict[str, Any], p, contamination: set[tuple[str, ...]])
     """The first per-record filter ``record`` fails (near-duplicates are checked by ``run``)."""
     output = record["output"].strip()
     n = len(words(output))
+    if record.get("finish_reason") == "length" and p.truncated != "keep":
+        return "truncated"  # trimmable ones were trimmed (and marked "stop") by ``trim``
     if n == 0:
         return "empty"
-    if p.drop_truncated and record.get("finish_reason") == "length":
-        return "truncated"
     if n < p.min_output_words:
         return "too_short"
     if n > p.max_output_words:
@@ -82,6 +83,13 @@ def check_record(record: dict[str, Any], p, contamination: set[tuple[str, ...]])
     return None
 
 
+def trim(record: dict[str, Any]) -> dict[str, Any]:
+    """A response cut by the token limit, back to its last full sentence (still "length" when it
+    has none, so that it is dropped as truncated)."""
+    output = trim_to_sentence(record["output"])
+    return {**record, "output": output, "finish_reason": "stop" if output else "length"}
+
+
 def _same(a: str, b: str) -> bool:
     return bool(b.strip()) and words(a) == words(b)
 
@@ -93,7 +101,10 @@ def run(
     contamination = eval_ngrams(eval_questions or (), p.contamination_ngram)
     dups = NearDuplicates(p.near_dup_threshold)
     kept, drops = [], Counter()
+    trimmed = 0
     for record in records:
+        if p.truncated == "trim" and record.get("finish_reason") == "length":
+            record, trimmed = trim(record), trimmed + 1
         reason = check_record(record, p, contamination)
         if reason is None and dups.seen(f"{record['instruction']} {record['input']}"):
             reason = "near_duplicate"
@@ -105,6 +116,7 @@ def run(
         "records_in": len(records),
         "kept": len(kept),
         "dropped": dict(sorted(drops.items())),
+        "truncated_trimmed": trimmed,
         "contamination_check": eval_questions is not None,
         "eval_questions": len(eval_questions or ()),
         "output_words_mean": round(sum(len(words(r["output"])) for r in kept) / max(1, len(kept)), 1),

@@ -36,6 +36,7 @@ RECORDS = [
     rec("cut", "Describe asthma.", "Asthma is a chronic airway", finish="length"),
     rec("long", "Describe diabetes.", "word " * 40),
     rec("loop", "Explain anemia.", "the patient was given iron and " * 4),
+    rec("loop_in", "Explain the note.", "A note.", input="C. 10 mg of metformin daily " * 4),
     rec("echo", "Rewrite the text.", "Patients had fever.", input="Patients had fever."),
     rec("dup", "What causes gout?", "Purine metabolism goes wrong."),
     rec("contam", "Answer the question.", "Hypothyroidism.", input=EVAL_Q.upper()),
@@ -51,7 +52,7 @@ def test_each_bad_record_is_dropped_under_its_reason():
     assert [r["id"] for r in kept] == ["ok"]
     assert metrics["dropped"] == {
         "contaminated": 1,
-        "degenerate": 1,
+        "degenerate": 2,
         "echo": 1,
         "empty": 1,
         "near_duplicate": 1,

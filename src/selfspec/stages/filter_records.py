@@ -3,10 +3,11 @@
 Every record passes these checks in order, or is dropped and counted under the first reason it
 fails: ``truncated`` (hit max_new_tokens, with ``truncated: drop`` or with no full sentence to
 trim back to under ``trim``), ``empty`` output, ``too_short`` / ``too_long`` output,
-``degenerate`` (repetition loop: repeated word 4-grams), ``echo`` (output equals the input or the
-instruction), ``contaminated`` (shares a ``contamination_ngram``-word n-gram with an evaluation
-question) and ``near_duplicate`` (Jaccard of word 3-grams of instruction + input against a kept
-record). Output: the training set, ``data/filter_records/records.jsonl`` with ``id,
+``degenerate`` (a repetition loop in the output or the input: repeated word 4-grams), ``echo``
+(output equals the input or the instruction), ``contaminated`` (shares a
+``contamination_ngram``-word n-gram with an evaluation question) and ``near_duplicate`` (Jaccard
+of word 3-grams of instruction + input against a kept record). Output: the training set,
+``data/filter_records/records.jsonl`` with ``id,
 instruction, input, output, task_type, seed_ids, passages``.
 """
 
@@ -72,7 +73,7 @@ def check_record(record: dict[str, Any], p, contamination: set[tuple[str, ...]])
         return "too_short"
     if n > p.max_output_words:
         return "too_long"
-    if repeat_ratio(output) > p.max_repeat_ratio:
+    if max(repeat_ratio(output), repeat_ratio(record["input"])) > p.max_repeat_ratio:
         return "degenerate"
     if _same(output, record["input"]) or _same(output, record["instruction"]):
         return "echo"

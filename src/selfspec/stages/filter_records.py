@@ -7,8 +7,8 @@ trim back to under ``trim``), ``empty`` output, ``too_short`` / ``too_long`` out
 (output equals the input or the instruction), ``contaminated`` (shares a
 ``contamination_ngram``-word n-gram with an evaluation question) and ``near_duplicate`` (Jaccard
 of word 3-grams of instruction + input against a kept record). Output: the training set,
-``data/filter_records/records.jsonl`` with ``id,
-instruction, input, output, task_type, seed_ids, passages``.
+``data/filter_records/records.jsonl``: ``id, instruction, input, output, task_type, seed_ids,
+passages``.
 """
 
 from __future__ import annotations

@@ -158,3 +158,26 @@ def test_openai_backend_needs_its_base_url(monkeypatch):
     monkeypatch.delenv("SELFSPEC_OPENAI_BASE_URL", raising=False)
     with pytest.raises(BackendError, match="SELFSPEC_OPENAI_BASE_URL"):
         OpenAIGenerator.from_env(GenerationParams())
+
+
+def test_inspect_shows_records_with_their_provenance(in_tmp_repo, capsys):
+    import json
+    import shutil
+
+    from selfspec.cli import main
+
+    fixtures = REPO / "tests" / "fixtures" / "generation"
+    Path("seeds").mkdir()
+    shutil.copy(fixtures / "seeds.jsonl", "seeds/biomedical.jsonl")
+    Path("data/build_corpus").mkdir(parents=True)
+    shutil.copy(fixtures / "passages.jsonl", "data/build_corpus/passages.jsonl")
+    Path("data/filter_records").mkdir(parents=True)
+    record = {"id": "ins-00007", "instruction": "What causes gout?", "input": "", "output": "Uric acid."}
+    record |= {"task_type": "", "seed_ids": ["g2"], "passages": [{"id": "p2", "score": 4.25}]}
+    Path("data/filter_records/records.jsonl").write_text(json.dumps(record) + "\n")
+    assert main(["inspect", "filter_records", "-n", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "== ins-00007" in out and "Uric acid." in out
+    assert "seed g2: What is the mechanism of action of metformin?" in out
+    assert "passage p2 score 4.250 Metformin: Metformin is a first-line drug" in out
+    assert main(["inspect", "gen_inputs"]) == 1  # no output yet: a clean error

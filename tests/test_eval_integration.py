@@ -57,8 +57,10 @@ def adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))  # fmt: skip
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]),
+    )
     torch.manual_seed(1)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -78,8 +80,9 @@ def make_repo(root: Path, tiny_model_dir: Path, overrides=()):
     (root / "models/prepare_model").symlink_to(tiny_model_dir)
     mirror = build_eval_mirror(root / "mirror")
     sources = sources_for_mirror(REPO / "evals/sources.yaml", root / "sources.yaml", mirror)
-    params = load_params(REPO / "params.yaml", [f"base.data_mirror={mirror}", f"prepare_evals.sources={sources}",
-                                                *overrides])  # fmt: skip
+    params = load_params(
+        REPO / "params.yaml", [f"base.data_mirror={mirror}", f"prepare_evals.sources={sources}", *overrides]
+    )
     prepare_evals.main(params)
     return params
 
@@ -111,8 +114,12 @@ def test_every_task_yaml_loads_and_scores_with_builtin_prompts(in_tmp_repo, tiny
     mmlu_row = mmlu_rows("anatomy", 1)[0]
     for task, folder in (("mmlu_anatomy", "default"), ("mmlu_anatomy_cloze", "continuation")):
         assert prompt(task) == builtin_mmlu_prompt(folder, mmlu_row), task
-    assert [a[1] for a in out.samples["medmcqa_cloze"][0]["arguments"]] == [" the liver", " the kidney", " the lung",
-                                                                           " the heart"]  # fmt: skip
+    assert [a[1] for a in out.samples["medmcqa_cloze"][0]["arguments"]] == [
+        " the liver",
+        " the kidney",
+        " the lung",
+        " the heart",
+    ]
 
 
 def _mlflow_training_run(tmp: Path, monkeypatch) -> dict:
@@ -126,8 +133,14 @@ def _mlflow_training_run(tmp: Path, monkeypatch) -> dict:
     client.set_terminated(run.info.run_id)
     client.create_registered_model(MODEL_NAME)
     mv = client.create_model_version(MODEL_NAME, f"runs:/{run.info.run_id}/adapter", run_id=run.info.run_id)
-    return {"tracking_uri": f"sqlite:///{tmp}/mlflow.db", "experiment_id": exp, "run_id": run.info.run_id,
-            "model_name": MODEL_NAME, "version": str(mv.version), "alias": "candidate"}  # fmt: skip
+    return {
+        "tracking_uri": f"sqlite:///{tmp}/mlflow.db",
+        "experiment_id": exp,
+        "run_id": run.info.run_id,
+        "model_name": MODEL_NAME,
+        "version": str(mv.version),
+        "alias": "candidate",
+    }
 
 
 def test_stages_compare_log_to_mlflow_and_gate_both_ways(
@@ -187,8 +200,12 @@ def test_stages_compare_log_to_mlflow_and_gate_both_ways(
 
 
 def _overrides(params) -> list[str]:
-    return [f"base.data_mirror={params.base.data_mirror}", f"prepare_evals.sources={params.prepare_evals.sources}",
-            "evaluate.tasks=[pubmedqa,medmcqa_cloze,medqa_4options]", "evaluate.limit=4"]  # fmt: skip
+    return [
+        f"base.data_mirror={params.base.data_mirror}",
+        f"prepare_evals.sources={params.prepare_evals.sources}",
+        "evaluate.tasks=[pubmedqa,medmcqa_cloze,medqa_4options]",
+        "evaluate.limit=4",
+    ]
 
 
 def test_evaluate_refuses_a_base_run_with_other_settings(
@@ -201,7 +218,9 @@ def test_evaluate_refuses_a_base_run_with_other_settings(
     shutil.copytree(adapter_dir, "models/train/adapter")
     Path("models/train/registry.json").write_text(json.dumps(_mlflow_training_run(in_tmp_repo, monkeypatch)))
     evaluate_base.main(params)
-    other = load_params(REPO / "params.yaml", [f"base.data_mirror={params.base.data_mirror}",
-                                               "evaluate.tasks=[pubmedqa]", "evaluate.limit=3"])  # fmt: skip
+    other = load_params(
+        REPO / "params.yaml",
+        [f"base.data_mirror={params.base.data_mirror}", "evaluate.tasks=[pubmedqa]", "evaluate.limit=3"],
+    )
     with pytest.raises(StageError, match="limit: base 2 vs now 3"):
         evaluate.main(other)

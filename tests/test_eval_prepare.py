@@ -29,8 +29,9 @@ def prepare(tmp_path: Path, only=None, overrides=()) -> dict:
     """Run the stage in ``tmp_path`` (cwd) against a fixture mirror; returns the manifest."""
     mirror = build_eval_mirror(tmp_path / "mirror", only)
     sources = sources_for_mirror(REPO / "evals/sources.yaml", tmp_path / "sources.yaml", mirror)
-    params = load_params(REPO / "params.yaml", [f"base.data_mirror={mirror}",
-                                                f"prepare_evals.sources={sources}", *overrides])  # fmt: skip
+    params = load_params(
+        REPO / "params.yaml", [f"base.data_mirror={mirror}", f"prepare_evals.sources={sources}", *overrides]
+    )
     prepare_evals.main(params)
     return read_json("data/prepare_evals/manifest.json")
 
@@ -112,9 +113,16 @@ def test_unknown_data_set_name_is_refused(in_tmp_repo):
 
 def test_medqa_original_jsonl_and_hf_rows_give_the_same_records():
     orig = medqa("m", {"test": medqa_rows(3)}, {}).test
-    hf_rows = [{"id": str(i), "sent1": r["question"], "sent2": "", "label": "ABCD".index(r["answer_idx"]),
-                **{f"ending{k}": r["options"][c] for k, c in enumerate("ABCD")}}
-               for i, r in enumerate(medqa_rows(3))]  # fmt: skip
+    hf_rows = [
+        {
+            "id": str(i),
+            "sent1": r["question"],
+            "sent2": "",
+            "label": "ABCD".index(r["answer_idx"]),
+            **{f"ending{k}": r["options"][c] for k, c in enumerate("ABCD")},
+        }
+        for i, r in enumerate(medqa_rows(3))
+    ]
     hf = medqa("m", {"test": hf_rows}, {}).test
     assert [(r["question"], r["options"], r["answer"]) for r in orig] == [
         (r["question"], r["options"], r["answer"]) for r in hf
@@ -140,16 +148,33 @@ def test_medmcqa_answer_base_one_for_the_original_release():
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"pqal": {"1": {"QUESTION": "Q?", "CONTEXTS": ["c"], "final_decision": "perhaps"}}, "test_ids": {}},
-         r"pubmedqa\[pqal\]\[1\]: final_decision: expected one of"),
-        ({"pqal": {"1": {"QUESTION": "Q?", "CONTEXTS": "c", "final_decision": "yes"}}, "test_ids": {}},
-         r"CONTEXTS: expected a non-empty list"),
-        ({"pqal": {"1": {"QUESTION": "Q?", "CONTEXTS": ["c"], "final_decision": "yes"}}, "test_ids": {"2": "no"}},
-         r"1 test PMIDs not in pqal"),
-        ({"pqal": {"1": {"QUESTION": "Q?", "CONTEXTS": ["c"], "final_decision": "yes"}}, "test_ids": {"1": "no"}},
-         r"label 'no' != 'yes'"),
+        (
+            {
+                "pqal": {"1": {"QUESTION": "Q?", "CONTEXTS": ["c"], "final_decision": "perhaps"}},
+                "test_ids": {},
+            },
+            r"pubmedqa\[pqal\]\[1\]: final_decision: expected one of",
+        ),
+        (
+            {"pqal": {"1": {"QUESTION": "Q?", "CONTEXTS": "c", "final_decision": "yes"}}, "test_ids": {}},
+            r"CONTEXTS: expected a non-empty list",
+        ),
+        (
+            {
+                "pqal": {"1": {"QUESTION": "Q?", "CONTEXTS": ["c"], "final_decision": "yes"}},
+                "test_ids": {"2": "no"},
+            },
+            r"1 test PMIDs not in pqal",
+        ),
+        (
+            {
+                "pqal": {"1": {"QUESTION": "Q?", "CONTEXTS": ["c"], "final_decision": "yes"}},
+                "test_ids": {"1": "no"},
+            },
+            r"label 'no' != 'yes'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_malformed_pubmedqa_names_the_item_and_field(data, message):
     with pytest.raises(DataError, match=message):
         pubmedqa("pubmedqa", data, {})

@@ -129,3 +129,21 @@ def test_plan_skips_tasks_of_unavailable_sets_and_runs_the_rest(in_tmp_repo):
         plan_tasks(index, ["pubmed_qa"], unavailable, "evaluate_base")
     with pytest.raises(StageError, match="no task can run"):
         plan_tasks(index, ["medmcqa"], unavailable, "evaluate_base")
+
+
+def test_an_extra_suite_plugs_in_through_include_path_alone(in_tmp_repo):
+    """A folder of YAMLs + its name in evaluate.tasks: no code. Its missing data is an error."""
+    from selfspec.evaluation.tasks import plan_tasks, task_manager
+
+    Path("my_evals").mkdir()
+    Path("my_evals/my_task.yaml").write_text(
+        "task: my_task\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: data/mine/q.jsonl\n"
+        "output_type: multiple_choice\ntest_split: test\ndoc_to_text: '{{question}}'\n"
+        "doc_to_choice: ['a', 'b']\ndoc_to_target: 0\n"
+    )
+    index = task_manager([str(Path(__file__).parents[1] / "evals/tasks"), "my_evals"]).task_index
+    with pytest.raises(StageError, match=r"my_task: data files \['data/mine/q.jsonl'\] not found"):
+        plan_tasks(index, ["my_task"], set(), "evaluate_base")
+    Path("data/mine").mkdir(parents=True)
+    Path("data/mine/q.jsonl").write_text('{"question": "Q?"}\n')
+    assert plan_tasks(index, ["my_task"], set(), "evaluate_base").run == ["my_task"]

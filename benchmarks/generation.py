@@ -11,6 +11,7 @@ Prompts are the gen_instructions prompts built from the seed file (real prompt l
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -52,6 +53,8 @@ def batched(gen: TransformersGenerator, texts: list[str], new: int, size: int) -
 
 
 def main() -> None:
+    # as the stages do (selfspec.generation.open_generator): no spinning OpenMP waits on a shared CPU
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
     from selfspec.stages.prepare_model import load_prepared

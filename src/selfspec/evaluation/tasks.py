@@ -36,23 +36,27 @@ def data_files(index: dict[str, Any], name: str, seen: frozenset[str] = frozense
     """The local data files a task, group or tag reads (recursively through groups and tags)."""
     from lm_eval.tasks._index import Kind
 
-    entry = index[name]
-    if entry.kind == Kind.TAG or name in seen:
-        members = [n for n, e in index.items() if name in e.tags and n != name] if name not in seen else []
-        return [f for m in members for f in data_files(index, m, seen | {name})]
-    cfg = entry.cfg or {}
-    if entry.kind == Kind.GROUP:
-        children = cfg.get("task") or []
-        children = [c if isinstance(c, str) else c.get("task") for c in children]
-        return [f for c in children if c in index for f in data_files(index, c, seen | {name})]
+    if name in seen or name not in index:
+        return []
+    entry, seen = index[name], seen | {name}
+    if entry.kind == Kind.TAG:
+        members: list[Any] = [n for n, e in index.items() if name in e.tags]
+    elif entry.kind == Kind.GROUP:
+        members = list((entry.cfg or {}).get("task") or [])
+    else:
+        return _config_files(entry.cfg or {})
+    # a group member is a name, or an inline task config with its own dataset_kwargs
+    return [
+        f for m in members for f in (data_files(index, m, seen) if isinstance(m, str) else _config_files(m))
+    ]
+
+
+def _config_files(cfg: dict[str, Any]) -> list[str]:
     files = (cfg.get("dataset_kwargs") or {}).get("data_files") or []
     if isinstance(files, dict):
         files = list(files.values())
-    return [
-        f
-        for item in ([files] if isinstance(files, str) else files)
-        for f in ([item] if isinstance(item, str) else item)
-    ]
+    flat = [files] if isinstance(files, str) else files
+    return [f for item in flat for f in ([item] if isinstance(item, str) else item)]
 
 
 def plan_tasks(index: dict[str, Any], names: list[str], unavailable: set[str], stage: str) -> Plan:

@@ -38,6 +38,7 @@ RECORDS = [
     rec("loop", "Explain anemia.", "the patient was given iron and " * 4),
     rec("loop_in", "Explain the note.", "A note.", input="C. 10 mg of metformin daily " * 4),
     rec("echo", "Rewrite the text.", "Patients had fever.", input="Patients had fever."),
+    rec("leak", "Name a statin.", "Atorvastatin.\n## Question: What is aspirin?"),
     rec("dup", "What causes gout?", "Purine metabolism goes wrong."),
     rec("contam", "Answer the question.", "Hypothyroidism.", input=EVAL_Q.upper()),
 ]
@@ -56,6 +57,7 @@ def test_each_bad_record_is_dropped_under_its_reason():
         "echo": 1,
         "empty": 1,
         "near_duplicate": 1,
+        "template_leak": 1,
         "too_long": 1,
         "truncated": 1,
     }

@@ -4,7 +4,8 @@ Every record passes these checks in order, or is dropped and counted under the f
 fails: ``truncated`` (hit max_new_tokens, with ``truncated: drop`` or with no full sentence to
 trim back to under ``trim``), ``empty`` output, ``too_short`` / ``too_long`` output,
 ``degenerate`` (a repetition loop in the output or the input: repeated word 4-grams), ``echo``
-(output equals the input or the instruction), ``contaminated`` (shares a
+(output equals the input or the instruction), ``template_leak`` (the output runs on into a new
+"## Question:" or "Task:" block), ``contaminated`` (shares a
 ``contamination_ngram``-word n-gram with an evaluation question) and ``near_duplicate`` (Jaccard
 of word 3-grams of instruction + input against a kept record). Output: the training set,
 ``data/filter_records/records.jsonl``: ``id, instruction, input, output, task_type, seed_ids,
@@ -14,6 +15,7 @@ passages``.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -29,6 +31,8 @@ STAGE = "filter_records"
 OUTPUT = "records.jsonl"
 FIELDS = ("id", "instruction", "input", "output", "task_type", "seed_ids", "passages")
 SHINGLE = 3  # words per shingle for near-duplicates
+# The model went on past its answer into a new prompt block ("## Question: ...", "Task: ...").
+SCAFFOLD = re.compile(r"#{2,}|(^|\n)\s*(Task|Input|Answer|Instruction|Question)\s*:", re.IGNORECASE)
 
 
 def eval_ngrams(questions: Iterable[str], n: int) -> set[tuple[str, ...]]:
@@ -77,6 +81,8 @@ def check_record(record: dict[str, Any], p, contamination: set[tuple[str, ...]])
         return "degenerate"
     if _same(output, record["input"]) or _same(output, record["instruction"]):
         return "echo"
+    if SCAFFOLD.search(output):
+        return "template_leak"
     if contamination:
         text = words(" ".join((record["instruction"], record["input"], output)))
         if ngrams(text, p.contamination_ngram) & contamination:

@@ -61,7 +61,7 @@ def test_each_bad_record_is_dropped_under_its_reason():
         "too_long": 1,
         "truncated": 1,
     }
-    assert metrics["contamination_check"] is True and metrics["eval_questions"] == 1
+    assert metrics["contamination_check"] is True and metrics["eval_texts"] == 1
 
 
 def test_kept_records_have_exactly_the_training_schema():

@@ -125,7 +125,7 @@ def run(
         "dropped": dict(sorted(drops.items())),
         "truncated_trimmed": trimmed,
         "contamination_check": eval_questions is not None,
-        "eval_questions": len(eval_questions or ()),
+        "eval_texts": len(eval_questions or ()),
         "output_words_mean": round(sum(len(words(r["output"])) for r in kept) / max(1, len(kept)), 1),
         "with_input": sum(bool(r["input"]) for r in kept),
     }
@@ -133,14 +133,20 @@ def run(
 
 
 def read_eval_questions(folder: Path) -> list[str] | None:
-    """Every ``question`` in ``folder/*.jsonl``; None (check disabled, logged) when absent."""
+    """The ``question`` of each evaluation item in ``folder/*.jsonl``, and its ``context`` (e.g.
+    PubMedQA's abstract) when it has one. None (check disabled, logged) when there are no files."""
     from selfspec.io import iter_jsonl
 
     files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
     if not files:
         log.warning("%s: no evaluation sets (*.jsonl): contamination check DISABLED", folder)
         return None
-    return [r["question"] for f in files for _, r in iter_jsonl(f) if isinstance(r.get("question"), str)]
+    texts = []
+    for f in files:
+        for _, r in iter_jsonl(f):
+            # separate texts: an n-gram must not span the question and its context
+            texts += [r[k] for k in ("question", "context") if isinstance(r.get(k), str)]
+    return texts
 
 
 def main(params) -> None:

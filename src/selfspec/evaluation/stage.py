@@ -3,6 +3,7 @@ and the output files (run.json, results/<task>.json, samples/<task>.jsonl)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,12 @@ from selfspec.errors import StageError
 
 PREPARED = Path("data/prepare_evals")
 MANIFEST = PREPARED / "manifest.json"
+
+
+def passive_openmp() -> None:
+    """OpenMP threads spinning on a descheduled sibling make torch many times slower on a shared CPU
+    (see selfspec.generation); passive waiting costs nothing on an idle one. Before torch loads."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def unavailable_datasets(stage: str) -> set[str]:

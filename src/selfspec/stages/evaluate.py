@@ -58,6 +58,7 @@ def main(params) -> None:
     from selfspec.io import read_json, write_json
     from selfspec.runtime import data_dir, metrics_path, model_dir, resolve_device, resolve_dtype
 
+    stage.passive_openmp()
     base_dir = model_dir("prepare_model")
     check_inputs(base_dir)
     registry = tracking.read_registry(REGISTRY)

@@ -32,6 +32,7 @@ def main(params) -> None:
     from selfspec.io import write_json
     from selfspec.runtime import data_dir, metrics_path, model_dir, resolve_device, resolve_dtype
 
+    stage.passive_openmp()
     base_dir = model_dir("prepare_model")
     if not (base_dir / "config.json").is_file():
         raise StageError(STAGE, f"{base_dir}: no base model; run `dvc repro prepare_model` first")

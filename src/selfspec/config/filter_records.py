@@ -20,6 +20,6 @@ class FilterRecordsParams:
         "when there is none); keep as they are",
     )
     max_repeat_ratio: float = knob(
-        0.5, gt=0, le=1, help="degenerate if repeated word 4-grams make up more than this share"
+        0.25, gt=0, le=1, help="degenerate if repeated word 4-grams make up more than this share"
     )
     near_dup_threshold: float = knob(0.8, gt=0, le=1, help="Jaccard of word 3-grams of instruction+input")

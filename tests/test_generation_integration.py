@@ -126,7 +126,7 @@ def write_inputs(root: Path, n: int) -> None:
 def test_a_killed_run_resumes_without_loss_or_duplication(tmp_path, trained_tiny):
     full, killed = (make_repo(tmp_path / name, trained_tiny) for name in ("full", "killed"))
     for root in (full, killed):
-        write_inputs(root, 40)
+        write_inputs(root, 80)
     subprocess.run(stage_cmd("gen_responses"), cwd=full, check=True, capture_output=True)
 
     proc = subprocess.Popen(stage_cmd("gen_responses"), cwd=killed, stderr=subprocess.PIPE)
@@ -140,14 +140,14 @@ def test_a_killed_run_resumes_without_loss_or_duplication(tmp_path, trained_tiny
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = len(files[0].read_bytes().splitlines())
-    assert proc.returncode == -signal.SIGKILL and done_before < 20, "the run finished before the kill"
+    assert proc.returncode == -signal.SIGKILL and done_before < 40, "the run finished before the kill"
     assert not (killed / "data" / "gen_responses" / "responses.jsonl").exists()
 
     subprocess.run(stage_cmd("gen_responses"), cwd=killed, check=True, capture_output=True)
     out = (killed / "data" / "gen_responses" / "responses.jsonl").read_bytes()
     assert out == (full / "data" / "gen_responses" / "responses.jsonl").read_bytes()
     ids = [json.loads(line)["id"] for line in out.splitlines()]
-    assert len(ids) == 40 == len(set(ids))
+    assert len(ids) == 80 == len(set(ids))
     metrics = json.loads((killed / "metrics" / "gen_responses.json").read_text())
-    assert metrics["resumed_batches"] >= done_before and metrics["batches"] == 20
+    assert metrics["resumed_batches"] >= done_before and metrics["batches"] == 40
     assert not files[0].exists()

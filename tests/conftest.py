@@ -29,3 +29,29 @@ def in_tmp_repo(tmp_path, monkeypatch) -> Path:
     """Run the test inside an empty folder (stages write data/, models/, metrics/ relative to cwd)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+_MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow_state():
+    """MLflow keeps the tracking URI and active experiment in module globals *and* os.environ
+    (``set_tracking_uri``/``set_experiment`` write both): without a reset, a test's client talks to
+    the store an earlier test set, and subprocesses (``dvc repro``) inherit a stale experiment id."""
+    saved = {var: os.environ.pop(var, None) for var in _MLFLOW_ENV}
+    yield
+    import sys
+
+    if "mlflow" in sys.modules:
+        import mlflow
+        import mlflow.tracking.fluent as fluent
+
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(None)
+        fluent._active_experiment_id = None
+    for var, value in saved.items():
+        os.environ.pop(var, None)
+        if value is not None:
+            os.environ[var] = value

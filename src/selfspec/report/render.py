@@ -1,0 +1,56 @@
+"""Rendering of the collected report data into HTML and Markdown (strict templates)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from selfspec.report import png_base64, registry_state, training_curve_png
+
+HERE = Path(__file__).parent
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def evaluation_rows(evaluation: dict[str, Any] | None) -> tuple[list[dict[str, Any]], Any]:
+    """Flatten metrics/evaluate.json into table rows; the gate entry is returned apart."""
+    if not evaluation:
+        return [], None
+    rows = []
+    for task, metrics in sorted(evaluation.items()):
+        if task == "gate" or not isinstance(metrics, dict):
+            continue
+        for metric, v in sorted(metrics.items()):
+            if isinstance(v, dict) and "base" in v and "specialized" in v:
+                rows.append({"task": task, "metric": metric, "base_stderr": None, "specialized_stderr": None,
+                             "delta": v["specialized"] - v["base"], **v})
+    return rows, evaluation.get("gate")
+
+
+def render(ctx: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    """Write report.html and report.md into ``out_dir``; returns their paths."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE), undefined=jinja2.StrictUndefined, autoescape=False
+    )
+    env.filters["fmt"] = fmt
+    rows, gate = evaluation_rows(ctx["evaluation"])
+    full = {**ctx, "rows": rows, "gate": gate, "registry": registry_state(ctx["registry"])}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = out_dir / "report.md"
+    md.write_text(env.get_template("report.md.j2").render(**full))
+    html_env = env.overlay(autoescape=True)
+    html_full = {**full, "curve": training_curve_png(ctx["registry"]), "comparison": png_base64(ctx["comparison_png"])}
+    html = out_dir / "report.html"
+    html.write_text(html_env.get_template("report.html.j2").render(**html_full))
+    return html, md

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from selfspec.config import load_params
@@ -140,3 +142,26 @@ def test_unknown_target_module_lists_the_models_linear_layers():
         check_target_modules(Block(), ["q_proj", "qkv"])
     with pytest.raises(ConfigError, match="cannot be combined"):
         check_target_modules(Block(), ["all-linear", "q_proj"])
+
+
+def test_more_than_one_process_relaunches_the_stage_under_accelerate(tmp_path, monkeypatch):
+    from selfspec.config import load_params
+    from selfspec.errors import StageError
+    from selfspec.stages.train import launch_command
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert launch_command(load_params(tmp_path / "none.yaml"), ["train"]) is None
+    config = REPO / "configs/accelerate/multi_gpu.yaml"
+    params = load_params(tmp_path / "none.yaml", ["train.num_processes=4", f"train.accelerate_config={config}"])
+    cmd = launch_command(params, ["train", "-S", "train.lora_r=4"])
+    assert cmd[1:4] == ["-m", "accelerate.commands.launch", "--config_file"]
+    assert cmd[cmd.index("--num_processes") + 1] == "4"
+    assert cmd[-5:] == ["-m", "selfspec.cli", "train", "-S", "train.lora_r=4"]
+    monkeypatch.setenv("WORLD_SIZE", "4")  # inside a launched worker: train, do not launch again
+    assert launch_command(params, ["train"]) is None
+    monkeypatch.delenv("WORLD_SIZE")
+    missing = load_params(tmp_path / "none.yaml", ["train.num_processes=2", "train.accelerate_config=nope.yaml"])
+    with pytest.raises(StageError, match="accelerate_config: nope.yaml not found"):
+        launch_command(missing, ["train"])
+    help_text = subprocess.run([*cmd[:3], "--help"], capture_output=True, text=True, check=True).stdout
+    assert "--num_processes" in help_text, "the launcher module runs as given"

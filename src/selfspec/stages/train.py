@@ -9,7 +9,10 @@ wraps ``run`` in an MLflow run and writes ``models/train/`` (adapter, provenance
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +84,25 @@ def save_adapter(result: TrainResult, dest: Path) -> Path:
     return dest
 
 
+def launch_command(params, argv: list[str]) -> list[str] | None:
+    """``accelerate launch`` of this same command when ``train.num_processes`` > 1 and this process
+    is not already one of the launched workers (accelerate sets WORLD_SIZE in each); else None."""
+    n = params.train.num_processes
+    if n <= 1 or "WORLD_SIZE" in os.environ:
+        return None
+    config = Path(params.train.accelerate_config)
+    if not config.is_file():
+        raise StageError(STAGE, f"train.accelerate_config: {config} not found (see configs/accelerate/)")
+    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
+            "--num_processes", str(n), "-m", "selfspec.cli", *argv]
+
+
 def main(params) -> None:
+    if cmd := launch_command(params, sys.argv[1:]):
+        log.info("%s: %d processes: %s", STAGE, params.train.num_processes, " ".join(cmd))
+        if (code := subprocess.run(cmd).returncode) != 0:
+            raise StageError(STAGE, f"accelerate launch exited with {code}")
+        return
     from selfspec.io import read_jsonl
     from selfspec.runtime import model_dir
     from selfspec.training.data import validate_records

@@ -74,6 +74,7 @@ def test_render_writes_html_and_markdown_with_the_comparison(pipeline_root):
     assert "near_duplicate" in text
     page = html.read_text()
     assert 'id="evaluation"' in page and "+0.0600" in page
+    assert 'id="filtering" alt="kept and dropped records by stage and reason" src="data:image/png;base64,' in page
     assert "<script" not in page and "http" not in page.split("<body>")[1], "self-contained, no CDN"
 
 

@@ -113,6 +113,34 @@ def training_curve_png(registry: dict[str, Any] | None) -> str | None:
     return fig_to_base64(fig)
 
 
+def filtering_png(stages: dict[str, Any]) -> str | None:
+    """Kept vs dropped-by-reason counts of each generation stage, as a base64 PNG bar chart."""
+    rows = []  # (label, count, kept?)
+    for stage, m in stages.items():
+        if not m:
+            continue
+        if "kept" in m:
+            rows.append((f"{stage}: kept", m["kept"], True))
+        for reason, n in sorted((m.get("dropped") or {}).items(), key=lambda kv: -kv[1]):
+            rows.append((f"{stage}: {reason}", n, False))
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(rows) + 0.9))
+    labels, counts, kept = zip(*reversed(rows))
+    ax.barh(labels, counts, color=["#3a7" if k else "#c66" for k in kept])
+    for y, n in enumerate(counts):
+        ax.annotate(str(n), (n, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set(xlabel="records", title="Generated data: kept and dropped by reason")
+    ax.tick_params(axis="y", labelsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    return fig_to_base64(fig)
+
+
 def fig_to_base64(fig) -> str:
     import matplotlib.pyplot as plt
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from selfspec.report import png_base64, registry_state, training_curve_png
+from selfspec.report import filtering_png, png_base64, registry_state, training_curve_png
 
 HERE = Path(__file__).parent
 
@@ -50,7 +50,12 @@ def render(ctx: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     md = out_dir / "report.md"
     md.write_text(env.get_template("report.md.j2").render(**full))
     html_env = env.overlay(autoescape=True)
-    html_full = {**full, "curve": training_curve_png(ctx["registry"]), "comparison": png_base64(ctx["comparison_png"])}
+    html_full = {
+        **full,
+        "curve": training_curve_png(ctx["registry"]),
+        "comparison": png_base64(ctx["comparison_png"]),
+        "filtering": filtering_png(ctx["stages"]),
+    }
     html = out_dir / "report.html"
     html.write_text(html_env.get_template("report.html.j2").render(**html_full))
     return html, md

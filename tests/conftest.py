@@ -24,6 +24,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
+@pytest.fixture(scope="session")
+def trained_tiny(tmp_path_factory, tiny_model_dir) -> Path:
+    """The tiny Llama trained for a few seconds to write words and ``Task N:`` lines (the generation
+    filters drop the untrained model's byte soup), built once per session."""
+    from tests.fixtures.generation.trained_tiny import train_tiny
+
+    return train_tiny(tiny_model_dir, tmp_path_factory.mktemp("trained-tiny"))
+
+
 @pytest.fixture
 def in_tmp_repo(tmp_path, monkeypatch) -> Path:
     """Run the test inside an empty folder (stages write data/, models/, metrics/ relative to cwd)."""

@@ -163,7 +163,8 @@ def test_stages_compare_log_to_mlflow_and_gate_both_ways(
     evaluate.main(params)  # margin -1: any result passes
 
     metrics = read_json("metrics/evaluate.json")
-    assert set(metrics) == {"pubmedqa", "medmcqa_cloze", "medqa_4options", "gate", "skipped"}
+    assert set(metrics) == {"pubmedqa", "medmcqa_cloze", "medqa_4options", "gate", "skipped", "timing"}
+    assert metrics["timing"]["examples"] > 0 and "timing" not in read_json("data/evaluate/run.json")
     for task in ("pubmedqa", "medmcqa_cloze", "medqa_4options"):
         for row in metrics[task].values():
             assert set(row) == {"base", "specialized", "delta", "base_stderr", "specialized_stderr"}

@@ -39,13 +39,6 @@ TINY = [
 ]
 
 
-@pytest.fixture(scope="module")
-def trained_tiny(tmp_path_factory, tiny_model_dir) -> Path:
-    from tests.fixtures.generation.trained_tiny import train_tiny
-
-    return train_tiny(tiny_model_dir, tmp_path_factory.mktemp("trained-tiny"))
-
-
 def make_repo(root: Path, model: Path) -> Path:
     """A pipeline folder: the tiny model as models/prepare_model, fixture seeds and corpus."""
     (root / "models").mkdir(parents=True)

@@ -21,24 +21,53 @@ def fake_pipeline_outputs(root: Path) -> None:
         json.dumps({"kept": 3, "dropped": {"near_duplicate": 2, "empty": 1}})
     )
     (root / "metrics/train.json").write_text(json.dumps({"final_loss": 1.25, "steps": 10}))
-    (root / "metrics/evaluate.json").write_text(json.dumps({
-        "pubmedqa": {"acc": {"base": 0.50, "specialized": 0.56, "delta": 0.06,
-                             "base_stderr": 0.02, "specialized_stderr": 0.02}},
-        "gate": {"promoted": True, "primary": "pubmedqa/acc", "margin": 0.0},
-    }))
+    (root / "metrics/evaluate.json").write_text(
+        json.dumps(
+            {
+                "pubmedqa": {
+                    "acc": {
+                        "base": 0.50,
+                        "specialized": 0.56,
+                        "delta": 0.06,
+                        "base_stderr": 0.02,
+                        "specialized_stderr": 0.02,
+                    }
+                },
+                "gate": {"promoted": True, "primary": "pubmedqa/acc", "margin": 0.0},
+            }
+        )
+    )
     records = [
-        {"id": f"r{i}", "instruction": instr, "input": "" if i else "An abstract.", "output": f"Answer {i}.",
-         "task_type": tt, "seed_ids": ["bio_001"], "passages": [{"id": "p1", "score": 7.5}] if i < 2 else []}
-        for i, (instr, tt) in enumerate([("Define sepsis.", "definition"),
-                                          ("List causes of anaemia.", "list_qa"),
-                                          ("Define asthma.", "definition")])
+        {
+            "id": f"r{i}",
+            "instruction": instr,
+            "input": "" if i else "An abstract.",
+            "output": f"Answer {i}.",
+            "task_type": tt,
+            "seed_ids": ["bio_001"],
+            "passages": [{"id": "p1", "score": 7.5}] if i < 2 else [],
+        }
+        for i, (instr, tt) in enumerate(
+            [
+                ("Define sepsis.", "definition"),
+                ("List causes of anaemia.", "list_qa"),
+                ("Define asthma.", "definition"),
+            ]
+        )
     ]
     (root / "data/filter_records").mkdir(parents=True)
     (root / "data/filter_records/records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     (root / "data/build_corpus").mkdir(parents=True)
     (root / "data/build_corpus/passages.jsonl").write_text(
-        json.dumps({"id": "p1", "title": "Sepsis", "text": "Sepsis is organ dysfunction caused by infection.",
-                    "source": "test"}) + "\n"
+        json.dumps(
+            {
+                "id": "p1",
+                "title": "Sepsis",
+                "text": "Sepsis is organ dysfunction caused by infection.",
+                "source": "test",
+            }
+        )
+        + "\n"
     )
 
 
@@ -74,7 +103,10 @@ def test_render_writes_html_and_markdown_with_the_comparison(pipeline_root):
     assert "near_duplicate" in text
     page = html.read_text()
     assert 'id="evaluation"' in page and "+0.0600" in page
-    assert 'id="filtering" alt="kept and dropped records by stage and reason" src="data:image/png;base64,' in page
+    assert (
+        'id="filtering" alt="kept and dropped records by stage and reason" src="data:image/png;base64,'
+        in page
+    )
     assert "<script" not in page and "http" not in page.split("<body>")[1], "self-contained, no CDN"
 
 
@@ -92,16 +124,35 @@ def test_report_renders_in_headless_chromium(pipeline_root):
     chromium = find_chromium()
     if chromium is None:
         if os.environ.get("CI"):
-            pytest.fail("CI must render the report in chromium: `make test` installs it (apt-get install chromium)")
+            pytest.fail(
+                "CI must render the report in chromium: `make test` installs it (apt-get install chromium)"
+            )
         pytest.skip("no chromium on this machine: apt-get install chromium (make test does it when root)")
     html, _ = render(collect(Params()), pipeline_root / "reports")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", f"--user-data-dir={pipeline_root / 'chrome'}"]
-    dom = subprocess.run([chromium, *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={pipeline_root / 'chrome'}",
+    ]
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", html.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     for anchor in ('id="title"', 'id="seed-types"', 'id="data-stats"', 'id="evaluation"'):
         assert anchor in dom
     shot = pipeline_root / "shot.png"
-    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1000,2000", html.as_uri()],
-                   capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [chromium, *flags, f"--screenshot={shot}", "--window-size=1000,2000", html.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     assert shot.stat().st_size > 10_000, "a rendered page, not a blank one"

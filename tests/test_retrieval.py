@@ -86,6 +86,20 @@ def test_title_is_searched_only_when_configured(tmp_path):
     assert EmbeddedRetriever(tmp_path / "a").search(["rehabilitation"], 3) == [[]]
 
 
+def test_the_same_passages_give_a_byte_identical_index(tmp_path):
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file()}
+
+    for name in ("a", "b"):
+        build_embedded(PASSAGES, tmp_path / name, stopwords=True, include_title=True)
+    a, b = files(tmp_path / "a"), files(tmp_path / "b")
+    assert a == b and any(name.endswith(".idx") for name in a)
+    build_embedded(PASSAGES[:3], tmp_path / "c", stopwords=True, include_title=True)
+    assert set(files(tmp_path / "c")) != set(a), "segment names follow the content"
+    hits = EmbeddedRetriever(tmp_path / "b").search(["malaria parasites"], 2)
+    assert hits[0][0].id == "p3", "the renamed index still opens and answers"
+
+
 @pytest.fixture
 def repo(in_tmp_repo: Path) -> Path:
     write_jsonl("data/build_corpus/passages.jsonl", PASSAGES)

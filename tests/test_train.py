@@ -152,7 +152,9 @@ def test_more_than_one_process_relaunches_the_stage_under_accelerate(tmp_path, m
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert launch_command(load_params(tmp_path / "none.yaml"), ["train"]) is None
     config = REPO / "configs/accelerate/multi_gpu.yaml"
-    params = load_params(tmp_path / "none.yaml", ["train.num_processes=4", f"train.accelerate_config={config}"])
+    params = load_params(
+        tmp_path / "none.yaml", ["train.num_processes=4", f"train.accelerate_config={config}"]
+    )
     cmd = launch_command(params, ["train", "-S", "train.lora_r=4"])
     assert cmd[1:4] == ["-m", "accelerate.commands.launch", "--config_file"]
     assert cmd[cmd.index("--num_processes") + 1] == "4"
@@ -160,7 +162,9 @@ def test_more_than_one_process_relaunches_the_stage_under_accelerate(tmp_path, m
     monkeypatch.setenv("WORLD_SIZE", "4")  # inside a launched worker: train, do not launch again
     assert launch_command(params, ["train"]) is None
     monkeypatch.delenv("WORLD_SIZE")
-    missing = load_params(tmp_path / "none.yaml", ["train.num_processes=2", "train.accelerate_config=nope.yaml"])
+    missing = load_params(
+        tmp_path / "none.yaml", ["train.num_processes=2", "train.accelerate_config=nope.yaml"]
+    )
     with pytest.raises(StageError, match="accelerate_config: nope.yaml not found"):
         launch_command(missing, ["train"])
     help_text = subprocess.run([*cmd[:3], "--help"], capture_output=True, text=True, check=True).stdout

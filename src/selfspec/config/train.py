@@ -39,7 +39,9 @@ class TrainParams:
     gradient_checkpointing: bool = knob(False, help="trade compute for activation memory")
     logging_steps: int = knob(5, gt=0, help="optimizer steps between logged metrics")
     num_processes: int = knob(
-        1, gt=0, help="data-parallel processes (one per GPU); >1: the stage runs itself under `accelerate launch`"
+        1,
+        gt=0,
+        help="data-parallel processes (one per GPU); >1: the stage runs itself under `accelerate launch`",
     )
     accelerate_config: str = knob(
         "configs/accelerate/multi_gpu.yaml", help="accelerate config file used when num_processes > 1"

@@ -45,8 +45,14 @@ def run_config(params, plan, dtype, device: str) -> dict[str, Any]:
             "include_path": list(ep.include_path)}  # fmt: skip
 
 
-def write_outputs(out_dir: Path, config: dict[str, Any], output, extra: dict[str, Any] | None = None) -> None:
-    """run.json (config, metrics, timing), results/<task>.json, samples/<task>.jsonl."""
+def write_outputs(
+    out_dir: Path, config: dict[str, Any], output, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """run.json (config, metrics), results/<task>.json, samples/<task>.jsonl; returns the timing.
+
+    Nothing machine- or time-dependent goes into ``out_dir`` (a DVC output): the same params and
+    seed give the same hash in dvc.lock. The timing belongs in the stage's metrics file.
+    """
     import json
     import shutil
 
@@ -74,9 +80,8 @@ def write_outputs(out_dir: Path, config: dict[str, Any], output, extra: dict[str
                 )
     timing = {"seconds": round(output.seconds, 2), "examples": output.examples,
               "seconds_per_example": round(output.seconds / max(output.examples, 1), 4)}  # fmt: skip
-    write_json(
-        out_dir / "run.json", {"config": config, "metrics": output.metrics, "timing": timing, **(extra or {})}
-    )
+    write_json(out_dir / "run.json", {"config": config, "metrics": output.metrics, **(extra or {})})
+    return timing
 
 
 def check_same_config(base_run: dict[str, Any], config: dict[str, Any], stage: str) -> None:

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,7 @@ def data_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
     if not records:
         return {"n_records": 0}
     first_words = Counter((r["instruction"].split() or [""])[0].lower() for r in records)
-    words = [w.lower() for r in records for w in r["instruction"].split()]
-    bigrams = list(zip(words, words[1:]))
+    bigrams = [pair for r in records for pair in pairwise(r["instruction"].lower().split())]
     return {
         "n_records": len(records),
         "task_types": dict(Counter(r.get("task_type") or "unknown" for r in records).most_common()),
@@ -131,7 +131,7 @@ def filtering_png(stages: dict[str, Any]) -> str | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(rows) + 0.9))
-    labels, counts, kept = zip(*reversed(rows))
+    labels, counts, kept = zip(*reversed(rows), strict=True)
     ax.barh(labels, counts, color=["#3a7" if k else "#c66" for k in kept])
     for y, n in enumerate(counts):
         ax.annotate(str(n), (n, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
@@ -161,7 +161,9 @@ def registry_state(registry: dict[str, Any] | None) -> dict[str, Any] | None:
     from mlflow import MlflowClient
 
     try:
-        mv = MlflowClient(registry["tracking_uri"]).get_model_version(registry["model_name"], registry["version"])
+        mv = MlflowClient(registry["tracking_uri"]).get_model_version(
+            registry["model_name"], registry["version"]
+        )
         return {**registry, "aliases": sorted(mv.aliases or [])}
     except Exception as e:
         log.warning("registry not reachable: %s", e)

@@ -31,8 +31,16 @@ def evaluation_rows(evaluation: dict[str, Any] | None) -> tuple[list[dict[str, A
             continue
         for metric, v in sorted(metrics.items()):
             if isinstance(v, dict) and "base" in v and "specialized" in v:
-                rows.append({"task": task, "metric": metric, "base_stderr": None, "specialized_stderr": None,
-                             "delta": v["specialized"] - v["base"], **v})
+                rows.append(
+                    {
+                        "task": task,
+                        "metric": metric,
+                        "base_stderr": None,
+                        "specialized_stderr": None,
+                        "delta": v["specialized"] - v["base"],
+                        **v,
+                    }
+                )
     return rows, evaluation.get("gate")
 
 

@@ -62,7 +62,39 @@ def build_embedded(
         n += 1
     writer.commit()
     writer.wait_merging_threads()
+    del writer, index  # release the writer lock before the files are renamed
+    canonical_segment_ids(path)
     return n
+
+
+def canonical_segment_ids(path: Path) -> None:
+    """Rename each segment from its random UUID to one derived from its content.
+
+    Tantivy names segments with random UUIDs, so the same passages gave a different folder (and a
+    different ``dvc.lock`` hash) on every build although the segment bytes are identical. The id
+    becomes a hash of the segment's files; meta.json and .managed.json (sorted) are rewritten to match.
+    """
+    import hashlib
+    import uuid
+
+    meta_path, managed_path = path / "meta.json", path / ".managed.json"
+    meta_text = meta_path.read_text()
+    managed_text = managed_path.read_text() if managed_path.is_file() else None
+    for segment in json.loads(meta_text)["segments"]:
+        old = uuid.UUID(segment["segment_id"])
+        files = sorted(path.glob(f"{old.hex}.*"))
+        digest = hashlib.sha256()
+        for f in files:
+            digest.update(f.suffix.encode() + f.read_bytes())
+        new = uuid.UUID(bytes=digest.digest()[:16])
+        for f in files:
+            f.rename(f.with_name(new.hex + f.suffix))
+        meta_text = meta_text.replace(str(old), str(new))
+        if managed_text is not None:
+            managed_text = managed_text.replace(old.hex, new.hex)
+    meta_path.write_text(meta_text)
+    if managed_text is not None:  # a set, written in hash order: sorted
+        managed_path.write_text(json.dumps(sorted(json.loads(managed_text)), separators=(",", ":")) + "\n")
 
 
 class EmbeddedRetriever:

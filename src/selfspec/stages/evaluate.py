@@ -71,8 +71,9 @@ def main(params) -> None:
     model, tokenizer = load_model(base_dir, dtype, device, adapter_dir=ADAPTER)
     result = run(model, tokenizer, plan.run, tm, params, device, base_run["metrics"])
     out = data_dir(STAGE)
-    stage.write_outputs(out, config, result.output, {"comparison": result.comparison})
-    png = chart(result.comparison, out / "comparison.png", f"{registry['model_name']} v{registry['version']}")
+    timing = stage.write_outputs(out, config, result.output, {"comparison": result.comparison})
+    # no version in the title: data/evaluate depends only on params + seed (the version is in MLflow)
+    png = chart(result.comparison, out / "comparison.png", registry["model_name"])
     write_json(out / "comparison.json", {**result.comparison, "gate": result.decision})
     tags = {"eval.tasks": ",".join(plan.run), "eval.skipped": ",".join(sorted(plan.skipped)) or "-",
             "eval.limit": params.evaluate.limit, "eval.num_fewshot": params.evaluate.num_fewshot,
@@ -80,5 +81,5 @@ def main(params) -> None:
     decision = log_to_training_run(
         registry, result.comparison, result.decision, [png, out / "comparison.json"], tags
     )
-    metrics = {**result.comparison, "gate": decision, "skipped": sorted(plan.skipped)}
+    metrics = {**result.comparison, "gate": decision, "skipped": sorted(plan.skipped), "timing": timing}
     write_json(metrics_path(STAGE), metrics)

@@ -41,5 +41,5 @@ def main(params) -> None:
     dtype = resolve_dtype(params.base.dtype, device)
     model, tokenizer = load_model(base_dir, dtype, device)
     output = run(model, tokenizer, plan.run, tm, params, device)
-    stage.write_outputs(data_dir(STAGE), stage.run_config(params, plan, dtype, device), output)
-    write_json(metrics_path(STAGE), {**output.metrics, "skipped": sorted(plan.skipped)})
+    timing = stage.write_outputs(data_dir(STAGE), stage.run_config(params, plan, dtype, device), output)
+    write_json(metrics_path(STAGE), {**output.metrics, "skipped": sorted(plan.skipped), "timing": timing})

@@ -93,8 +93,18 @@ def launch_command(params, argv: list[str]) -> list[str] | None:
     config = Path(params.train.accelerate_config)
     if not config.is_file():
         raise StageError(STAGE, f"train.accelerate_config: {config} not found (see configs/accelerate/)")
-    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
-            "--num_processes", str(n), "-m", "selfspec.cli", *argv]
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(config),
+        "--num_processes",
+        str(n),
+        "-m",
+        "selfspec.cli",
+        *argv,
+    ]
 
 
 def main(params) -> None:

@@ -169,3 +169,20 @@ def test_more_than_one_process_relaunches_the_stage_under_accelerate(tmp_path, m
         launch_command(missing, ["train"])
     help_text = subprocess.run([*cmd[:3], "--help"], capture_output=True, text=True, check=True).stdout
     assert "--num_processes" in help_text, "the launcher module runs as given"
+
+
+@pytest.mark.parametrize(
+    "overrides, n, world, steps",
+    [
+        ([], 81, 1, 63),  # 3 epochs of ceil(81 / 4) = 21 steps, under the cap of 100
+        (["train.max_steps=50"], 81, 1, 50),  # the cap
+        (["train.max_steps=-1", "train.epochs=1"], 81, 1, 21),
+        (["train.gradient_accumulation_steps=2"], 81, 1, 30),  # 21 batches -> 10 steps per epoch
+        ([], 81, 4, 18),  # 4 processes: 21 examples each -> 6 steps per epoch
+        (["train.epochs=0.5"], 3, 1, 1),  # at least one step
+    ],
+)
+def test_max_steps_caps_the_epochs_instead_of_replacing_them(tmp_path, overrides, n, world, steps):
+    from selfspec.training.loop import planned_steps
+
+    assert planned_steps(load_params(tmp_path / "none.yaml", overrides).train, n, world) == steps

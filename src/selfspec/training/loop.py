@@ -6,6 +6,8 @@ stage's ``main`` passes ``mlflow.log_metrics``; tests pass a list's append.
 
 from __future__ import annotations
 
+import math
+import os
 import resource
 import sys
 import time
@@ -78,7 +80,23 @@ class ExampleDataset:
         return self.examples[i]
 
 
-def training_arguments(train_params, seed: int, output_dir: str, bf16: bool, use_cpu: bool):
+def planned_steps(train_params, n_examples: int, world_size: int = 1) -> int:
+    """Optimizer steps: ``epochs`` over the data, capped by ``max_steps`` (-1: no cap).
+
+    Trainer itself treats ``max_steps`` as an override of the epochs, not a cap: a small data set
+    would be seen many more times than ``epochs`` says.
+    """
+    per_process = math.ceil(n_examples / world_size)
+    epoch_steps = max(
+        1, math.ceil(per_process / train_params.batch_size) // train_params.gradient_accumulation_steps
+    )
+    by_epochs = max(1, math.ceil(train_params.epochs * epoch_steps))
+    return by_epochs if train_params.max_steps < 0 else min(train_params.max_steps, by_epochs)
+
+
+def training_arguments(
+    train_params, seed: int, output_dir: str, bf16: bool, use_cpu: bool, max_steps: int | None = None
+):
     from transformers import TrainingArguments
 
     return TrainingArguments(
@@ -87,7 +105,7 @@ def training_arguments(train_params, seed: int, output_dir: str, bf16: bool, use
         gradient_accumulation_steps=train_params.gradient_accumulation_steps,
         learning_rate=train_params.learning_rate,
         num_train_epochs=train_params.epochs,
-        max_steps=train_params.max_steps,
+        max_steps=train_params.max_steps if max_steps is None else max_steps,
         warmup_steps=train_params.warmup_ratio,  # transformers 5: a float < 1 is a fraction of the steps
         weight_decay=train_params.weight_decay,
         lr_scheduler_type=train_params.lr_scheduler,
@@ -127,7 +145,14 @@ def train(
     callback = MetricsCallback(log_fn)
     trainer = Trainer(
         model=model,
-        args=training_arguments(train_params, seed, output_dir, bf16, use_cpu),
+        args=training_arguments(
+            train_params,
+            seed,
+            output_dir,
+            bf16,
+            use_cpu,
+            max_steps=planned_steps(train_params, len(examples), int(os.environ.get("WORLD_SIZE", "1"))),
+        ),
         train_dataset=ExampleDataset(examples),
         data_collator=Collator(tokenizer.pad_token_id),
         callbacks=[callback],

@@ -13,7 +13,13 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.integration
 
 RECORDS = REPO / "tests/fixtures/train/records.jsonl"
-OVERRIDES = ["train.max_steps=12", "train.logging_steps=3", "train.learning_rate=0.005", "train.batch_size=4"]
+OVERRIDES = [
+    "train.max_steps=12",
+    "train.epochs=4",
+    "train.logging_steps=3",
+    "train.learning_rate=0.005",
+    "train.batch_size=4",
+]
 
 
 @pytest.fixture(scope="module")

@@ -144,9 +144,12 @@ def test_mlflow_models_serve_answers_offline(repo):
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     cmd = [str(mlflow_bin), "models", "serve", "-m", "models:/biomedical-expert@candidate",
            "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]  # fmt: skip
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    # mlflow execs `uvicorn` through the shell: the venv's bin must be on PATH even when not activated
+    path = f"{mlflow_bin.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": path}
+    log = root / "serve.log"
     server = subprocess.Popen(cmd, cwd=root, env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                              stdout=log.open("w"), stderr=subprocess.STDOUT)  # fmt: skip
     try:
         body = {"inputs": ["What does aspirin inhibit?"], "params": {"max_new_tokens": 5}}
         reply = None
@@ -155,11 +158,12 @@ def test_mlflow_models_serve_answers_offline(repo):
                 reply = httpx.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=30)
                 break
             except httpx.TransportError:
-                assert server.poll() is None, "mlflow models serve exited"
+                assert server.poll() is None, f"mlflow models serve exited:\n{log.read_text()[-3000:]}"
                 time.sleep(0.5)
         assert reply is not None and reply.status_code == 200, reply and reply.text
         predictions = reply.json()["predictions"]
         assert len(predictions) == 1 and isinstance(predictions[0], str)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server's workers share its process group
-        server.wait(timeout=30)
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)  # the server's workers share its process group
+            server.wait(timeout=30)

@@ -121,7 +121,8 @@ def test_pull_by_alias_and_version_gives_identical_verified_adapter(registry, ad
     ("ref", "message"),
     [
         ("nobody@candidate", "no registered model 'nobody'; registered models: ['bio-expert']"),
-        ("bio-expert@champion", "bio-expert has no alias 'champion'; versions: [1]; aliases: {'candidate': 1}"),
+        ("bio-expert@champion",
+         "bio-expert has no alias 'champion'; versions: [1]; aliases: {'candidate': 1}"),  # fmt: skip
         ("bio-expert/7", "bio-expert has no version 7; versions: [1]"),
     ],
 )

@@ -65,7 +65,9 @@ def parse_ref(ref: str) -> ModelRef:
         return ModelRef(m[1], alias=m[2])
     if m := re.fullmatch(r"([^@/]+)/(\d+)", ref):
         return ModelRef(m[1], version=m[2])
-    raise RegistryError(f"model reference {ref!r}: expected NAME@ALIAS or NAME/VERSION (e.g. biomedical-expert@champion)")
+    raise RegistryError(
+        f"model reference {ref!r}: expected NAME@ALIAS or NAME/VERSION (e.g. biomedical-expert@champion)"
+    )
 
 
 def resolve_version(client, ref: ModelRef):
@@ -76,7 +78,9 @@ def resolve_version(client, ref: ModelRef):
         model = client.get_registered_model(ref.name)
     except MlflowException:
         names = sorted(m.name for m in client.search_registered_models())
-        raise RegistryError(f"no registered model {ref.name!r}; registered models: {names or 'none'}") from None
+        raise RegistryError(
+            f"no registered model {ref.name!r}; registered models: {names or 'none'}"
+        ) from None
     try:
         if ref.alias:
             return client.get_model_version_by_alias(ref.name, ref.alias)

@@ -24,7 +24,9 @@ def main(args: argparse.Namespace, params) -> int:
 
     for folder, what in ((args.adapter, "adapter"), (args.base, "base model")):
         if not folder.is_dir():
-            raise SelfspecError(f"{what} folder {folder} not found (run `dvc repro` or `selfspec pull` first)")
+            raise SelfspecError(
+                f"{what} folder {folder} not found (run `dvc repro` or `selfspec pull` first)"
+            )
     verify_adapter(args.adapter)
     if args.merged:
         export_merged(args.base, args.adapter, args.dest, args.dtype)

@@ -9,7 +9,9 @@ from pathlib import Path
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="NAME@ALIAS (e.g. biomedical-expert@champion) or NAME/VERSION")
     p.add_argument("--dest", required=True, type=Path, help="folder to write the PEFT adapter into")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or the local store)")
+    p.add_argument(
+        "--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or the local store)"
+    )
 
 
 def main(args: argparse.Namespace, params) -> int:

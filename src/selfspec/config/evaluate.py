@@ -19,7 +19,7 @@ class EvaluateParams:
     num_fewshot: int = knob(0, ge=0)
     batch_size: int = knob(8, gt=0)
     # 0.4 s per PubMedQA question (bf16, 2 free cores): 200 keep both stages ~3 min (evals/README.md)
-    limit: int | None = knob(200, gt=0, help="first N examples per task; null: all")
+    limit: int | None = knob(150, gt=0, help="first N examples per task; null: all")
     log_samples: bool = knob(True, help="write per-example log-likelihoods under data/<stage>/samples/")
     primary_task: str = knob("pubmedqa", help="the gate compares base and specialized on this task ...")
     primary_metric: str = knob("acc_norm", help="... and metric")

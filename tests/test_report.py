@@ -151,3 +151,12 @@ def test_report_renders_in_headless_chromium(pipeline_root):
         check=True,
     )
     assert shot.stat().st_size > 10_000, "a rendered page, not a blank one"
+
+
+def test_zero_examples_is_an_empty_list_not_a_crash(pipeline_root):
+    from selfspec.io import read_jsonl
+    from selfspec.report import examples
+
+    records = read_jsonl(pipeline_root / "data/filter_records/records.jsonl")
+    assert examples(records, pipeline_root / "data/build_corpus/passages.jsonl", 0) == []
+    assert len(examples(records, pipeline_root / "data/build_corpus/passages.jsonl", 2)) == 2

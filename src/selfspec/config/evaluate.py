@@ -18,7 +18,8 @@ class EvaluateParams:
     tasks: list[str] = knob(factory=lambda: list(DEFAULT_TASKS), help="lm-eval task or group names")
     num_fewshot: int = knob(0, ge=0)
     batch_size: int = knob(8, gt=0)
-    # 0.4 s per PubMedQA question (bf16, 2 free cores): 200 keep both stages ~3 min (evals/README.md)
+    # 0.4 s per PubMedQA question in bf16, ~1.1 s in fp32 (2 free cores): 150 keep both stages at
+    # ~2 min (bf16) to ~6 min (fp32) together (evals/README.md)
     limit: int | None = knob(150, gt=0, help="first N examples per task; null: all")
     log_samples: bool = knob(True, help="write per-example log-likelihoods under data/<stage>/samples/")
     primary_task: str = knob("pubmedqa", help="the gate compares base and specialized on this task ...")

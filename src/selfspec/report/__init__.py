@@ -69,7 +69,7 @@ def data_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def examples(records: list[dict[str, Any]], passages_path: Path, n: int) -> list[dict[str, Any]]:
     """``n`` evenly spaced records, each with the text of the passages it was grounded in."""
-    if not records:
+    if not records or n <= 0:
         return []
     picked = records[:: max(1, len(records) // n)][:n]
     wanted = {p["id"] for r in picked for p in r.get("passages", [])}

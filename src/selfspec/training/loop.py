@@ -94,9 +94,8 @@ def planned_steps(train_params, n_examples: int, world_size: int = 1) -> int:
     return by_epochs if train_params.max_steps < 0 else min(train_params.max_steps, by_epochs)
 
 
-def training_arguments(
-    train_params, seed: int, output_dir: str, bf16: bool, use_cpu: bool, max_steps: int | None = None
-):
+def training_arguments(train_params, seed: int, output_dir: str, bf16: bool, use_cpu: bool, max_steps: int):
+    """Trainer's arguments; ``max_steps`` comes from ``planned_steps``."""
     from transformers import TrainingArguments
 
     return TrainingArguments(
@@ -105,7 +104,7 @@ def training_arguments(
         gradient_accumulation_steps=train_params.gradient_accumulation_steps,
         learning_rate=train_params.learning_rate,
         num_train_epochs=train_params.epochs,
-        max_steps=train_params.max_steps if max_steps is None else max_steps,
+        max_steps=max_steps,
         warmup_steps=train_params.warmup_ratio,  # transformers 5: a float < 1 is a fraction of the steps
         weight_decay=train_params.weight_decay,
         lr_scheduler_type=train_params.lr_scheduler,

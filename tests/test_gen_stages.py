@@ -18,16 +18,26 @@ SEEDS = load_seeds(FIXTURES / "seeds.jsonl")
 
 
 class Scripted:
-    """Fake backend answering prompts from a list of texts, in order; records the prompts."""
+    """Fake backend; records the prompts. With a dict it answers each prompt by content: the one key
+    the prompt contains picks the answer, so a completion attached to the wrong record shows up. With
+    a list it answers in call order (only where one prompt at a time makes the order meaningless)."""
 
     name = "scripted"
 
     def __init__(self, texts, finish="stop"):
-        self.texts, self.finish, self.prompts = list(texts), finish, []
+        self.by_content = texts if isinstance(texts, dict) else None
+        self.texts, self.finish, self.prompts = list(texts) if self.by_content is None else [], finish, []
 
     def generate(self, prompts, sampling, seed):
         self.prompts += prompts
-        return [Completion(self.texts.pop(0) if self.texts else "", 10, 5, self.finish) for _ in prompts]
+        return [Completion(self.answer(prompt), 10, 5, self.finish) for prompt in prompts]
+
+    def answer(self, prompt: str) -> str:
+        if self.by_content is None:
+            return self.texts.pop(0) if self.texts else ""
+        keys = [key for key in self.by_content if key in prompt]
+        assert len(keys) == 1, f"the prompt must contain exactly one scripted key, found {keys}"
+        return self.by_content[keys[0]]
 
     def describe(self):
         return {"backend": self.name}
@@ -106,7 +116,9 @@ INSTRUCTIONS = [
 
 
 def test_gen_inputs_writes_contexts_only_where_needed_and_drops_empty_ones():
-    gen = Scripted([" In a trial of 120 adults, drug X lowered blood pressure.", "  "])
+    answers = {"Task: Summarize the following abstract.": " In a trial of 120 adults, drug X lowered blood pressure.",
+               "Task: Extract drugs from the text.": "  "}  # fmt: skip
+    gen = Scripted(answers)
     kept, metrics = gen_inputs.run(INSTRUCTIONS, SEEDS, GenInputsParams(), runner(gen), 8, "biomedical")
     assert [(r["id"], r["input"]) for r in kept] == [
         ("ins-1", "In a trial of 120 adults, drug X lowered blood pressure."),
@@ -140,16 +152,24 @@ RECORDS = [
 
 
 def test_gen_responses_grounds_prompts_and_keeps_passage_provenance():
-    gen, retriever = Scripted([" It lowered blood pressure.", " Uric acid crystals."]), FakeRetriever()
+    answers = {"What causes gout?": " Uric acid crystals.", "drug X lowered": " It lowered blood pressure."}
+    gen, retriever = Scripted(answers), FakeRetriever()
     p = GenResponsesParams(top_k=2, n_demos=2)
-    out, metrics = gen_responses.run(RECORDS, SEEDS, p, runner(gen), 8, "biomedical", retriever)
+    records = [RECORDS[1], RECORDS[0]]  # shortest prompt first: length sorting generates them reversed
+    out, metrics = gen_responses.run(records, SEEDS, p, runner(gen), 8, "biomedical", retriever)
+    assert [r["id"] for r in out] == ["ins-2", "ins-1"], "output keeps the input order"
+    assert gen.prompts[0].endswith(
+        "### Input: In a trial of 120 adults, drug X lowered blood pressure.\n### Answer:"
+    )
     by_id = {r["id"]: r for r in out}
+    assert by_id["ins-1"]["output"] == "It lowered blood pressure."  # each answer back on its own record
+    assert by_id["ins-2"]["output"] == "Uric acid crystals."
     assert by_id["ins-2"]["passages"] == [{"id": "p0", "score": 10.0}, {"id": "p1", "score": 9.0}]
     assert set(by_id) == {"ins-1", "ins-2"} and metrics["retrieval"] is True
     assert all(
         "Passage text 1." in prompt and "### Background knowledge:" in prompt for prompt in gen.prompts
     )
-    assert retriever.queries[1] == "What causes gout? "
+    assert retriever.queries[0] == "What causes gout? "
     assert len(by_id["ins-1"]["demo_ids"]) == 2 and "batch" not in by_id["ins-1"]
     record = by_id["ins-1"]
     assert {"instruction", "input", "output", "seed_ids", "finish_reason", "task_type"} <= set(record)

@@ -2,14 +2,18 @@
 
 The registry holds, per model version, the training run whose ``adapter/`` artifact folder is a
 standard PEFT adapter (safetensors + adapter_config.json + tokenizer) with ``checksums.json``
-and ``provenance.json``. ``pull`` downloads that folder, refuses anything that is not safetensors
-and checks every file's sha256 against the checksums written at training time.
+and ``provenance.json``. At registration every file's sha256 is also written as a tag of the model
+version (``selfspec.sha256.<path>``): outside the artifact, so rewriting the artifact's own
+``checksums.json`` after tampering does not help. ``pull`` downloads the folder beside ``dest``,
+refuses pickle formats (any letter case) and files the registry does not list, checks every
+digest, and only then renames the folder into place.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -17,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selfspec.errors import SelfspecError
+from selfspec.errors import NotWritableError, SelfspecError
 from selfspec.io import sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -26,7 +30,9 @@ CHECKSUMS = "checksums.json"
 PROVENANCE = "provenance.json"
 ADAPTER_ARTIFACT = "adapter"
 # Formats that can run code when loaded (pickle): never accepted from a registry.
-UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz")
+REQUIRED = ("adapter_model.safetensors", "adapter_config.json")
+DIGEST_TAG = "selfspec.sha256."  # + the file's path in the adapter folder: a model-version tag
 
 
 class RegistryError(SelfspecError):
@@ -34,7 +40,11 @@ class RegistryError(SelfspecError):
 
 
 class IntegrityError(SelfspecError):
-    """A pulled file is missing, unsafe (pickle) or does not match its recorded checksum."""
+    """A pulled file is missing, unsafe (pickle), unlisted or does not match its recorded digest."""
+
+
+class DestinationError(SelfspecError):
+    """``pull --dest`` names a file, or a folder that is not empty (without ``--force``)."""
 
 
 @dataclass(frozen=True)
@@ -94,52 +104,114 @@ def resolve_version(client, ref: ModelRef):
         ) from None
 
 
-def verify_adapter(folder: Path) -> dict[str, str]:
-    """Check a PEFT adapter folder: safetensors only, every file matching checksums.json."""
-    unsafe = sorted(p.name for p in folder.rglob("*") if p.suffix in UNSAFE_SUFFIXES)
-    if unsafe:
+def folder_digests(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder``, by its posix path relative to it."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {p.relative_to(folder).as_posix(): sha256_file(p) for p in files}
+
+
+def verify_adapter(folder: Path, expected: dict[str, str] | None = None) -> dict[str, str]:
+    """Check a PEFT adapter folder against ``expected`` digests (the registry's), or else against
+    its own checksums.json (a local check: it catches corruption, not tampering). Safetensors only;
+    every file must be listed and match."""
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    if unsafe := sorted(f for f in present if Path(f).suffix.lower() in UNSAFE_SUFFIXES):
         raise IntegrityError(f"{folder}: refusing non-safetensors weights {unsafe}")
-    for required in ("adapter_model.safetensors", "adapter_config.json", CHECKSUMS):
-        if not (folder / required).is_file():
-            raise IntegrityError(f"{folder}: missing {required}")
-    expected: dict[str, str] = json.loads((folder / CHECKSUMS).read_text())
-    for name, sha in expected.items():
-        path = folder / name
-        if not path.is_file():
-            raise IntegrityError(f"{folder}: {name} is listed in {CHECKSUMS} but missing")
-        if (actual := sha256_file(path)) != sha:
-            raise IntegrityError(f"{path}: sha256 {actual} does not match the recorded {sha}")
-    if "adapter_model.safetensors" not in expected:
-        raise IntegrityError(f"{folder}/{CHECKSUMS} does not cover adapter_model.safetensors")
+    if missing := [f for f in REQUIRED if f not in present]:
+        raise IntegrityError(f"{folder}: missing {missing[0]}")
+    origin = "the registry's digests"
+    if expected is None:
+        if CHECKSUMS not in present:
+            raise IntegrityError(f"{folder}: missing {CHECKSUMS}")
+        expected, origin = json.loads((folder / CHECKSUMS).read_text()), CHECKSUMS
+        present.discard(CHECKSUMS)
+    if unlisted := sorted(present - set(expected)):
+        raise IntegrityError(f"{folder}: refusing files not listed in {origin}: {unlisted}")
+    if absent := sorted(set(expected) - present):
+        raise IntegrityError(f"{folder}: {absent[0]} is listed in {origin} but missing")
+    for name, sha in sorted(expected.items()):
+        if (actual := sha256_file(folder / name)) != sha:
+            raise IntegrityError(f"{folder / name}: sha256 {actual} does not match {origin}: {sha}")
     return expected
 
 
 def write_checksums(folder: Path) -> dict[str, str]:
     """Record the sha256 of every file in an adapter folder (called at training time)."""
-    sums = {
-        p.relative_to(folder).as_posix(): sha256_file(p)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != CHECKSUMS
-    }
+    sums = {k: v for k, v in folder_digests(folder).items() if k != CHECKSUMS}
     write_json(folder / CHECKSUMS, sums)
     return sums
 
 
-def pull(ref: ModelRef, dest: Path, tracking_uri: str) -> Pulled:
-    """Download the adapter of a registered version into ``dest`` and verify it."""
+def record_digests(client, name: str, version: str, folder: Path) -> dict[str, str]:
+    """Write the digest of every file of the registered adapter as tags of its model version."""
+    sums = folder_digests(folder)
+    for path, sha in sums.items():
+        client.set_model_version_tag(name, version, DIGEST_TAG + path, sha)
+    return sums
+
+
+def registry_digests(mv) -> dict[str, str]:
+    """The digests recorded for a model version; a version without any cannot be verified."""
+    sums = {k.removeprefix(DIGEST_TAG): v for k, v in (mv.tags or {}).items() if k.startswith(DIGEST_TAG)}
+    if not sums:
+        raise IntegrityError(
+            f"{mv.name} version {mv.version} has no file digests in the registry (tags {DIGEST_TAG}*), "
+            "so its adapter cannot be verified; register it again with `dvc repro train`"
+        )
+    return sums
+
+
+def check_dest(dest: Path, force: bool) -> None:
+    """Refuse a file, or a folder with anything in it unless ``force`` (pull replaces it whole)."""
+    if dest.exists() and not dest.is_dir():
+        raise DestinationError(f"--dest {dest}: is a file; give a folder path")
+    if dest.is_dir() and not force and (entries := sorted(p.name for p in dest.iterdir())):
+        raise DestinationError(
+            f"--dest {dest}: not empty ({len(entries)} entries: {', '.join(entries[:3])}); pull replaces "
+            "the whole folder, so choose a new or empty one, or pass --force to replace it"
+        )
+
+
+def staging_dir(dest: Path) -> Path:
+    """A fresh folder beside ``dest`` (same filesystem, so the final rename is atomic)."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
+    except OSError as e:
+        raise NotWritableError(f"{dest.parent}: cannot write here ({e.strerror or e})") from None
+
+
+def swap_into_place(new: Path, dest: Path) -> None:
+    """Rename ``new`` to ``dest``; an existing ``dest`` is moved aside first and deleted after."""
+    old = dest.with_name(f".{dest.name}.old-{os.getpid()}") if dest.exists() else None
+    if old:
+        os.replace(dest, old)
+    os.replace(new, dest)
+    if old:
+        shutil.rmtree(old)
+
+
+def pull(ref: ModelRef, dest: Path, tracking_uri: str, force: bool = False) -> Pulled:
+    """Download the adapter of a registered version beside ``dest``, verify it against the
+    registry's digests, then rename it into place (nothing is touched when a check fails)."""
     import mlflow
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri)
+    from selfspec.tracking import check_store
+
+    check_dest(dest, force)
+    client = MlflowClient(tracking_uri=check_store(tracking_uri))
     mv = resolve_version(client, ref)
-    with tempfile.TemporaryDirectory() as tmp:
+    expected = registry_digests(mv)
+    staging = staging_dir(dest)
+    try:
         local = mlflow.artifacts.download_artifacts(
-            run_id=mv.run_id, artifact_path=ADAPTER_ARTIFACT, dst_path=tmp, tracking_uri=tracking_uri
+            run_id=mv.run_id, artifact_path=ADAPTER_ARTIFACT, dst_path=str(staging), tracking_uri=tracking_uri
         )
-        verify_adapter(Path(local))
-        if dest.exists():
-            shutil.rmtree(dest)
-        shutil.copytree(local, dest)
+        verify_adapter(Path(local), expected)
+        swap_into_place(Path(local), dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     run = client.get_run(mv.run_id)
     provenance = json.loads((dest / PROVENANCE).read_text()) if (dest / PROVENANCE).is_file() else {}
     evals = {k: v for k, v in run.data.metrics.items() if k.startswith("eval/")}

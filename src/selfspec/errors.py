@@ -33,6 +33,18 @@ class BackendError(SelfspecError):
     """A backend (generator, retriever, tracking server) failed or is not installed."""
 
 
+class NotWritableError(SelfspecError):
+    """An output file or folder cannot be written (permissions, a file in the way, read-only disk)."""
+
+
+class Interrupted(SystemExit):
+    """A termination signal (SIGTERM, SIGHUP) arrived: unwind, end the MLflow run as KILLED, exit 128+N."""
+
+    def __init__(self, signum: int):
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
 class StageError(SelfspecError):
     """A stage cannot produce a valid output (e.g. it would write an empty data set)."""
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from selfspec.errors import DataError
+from selfspec.errors import DataError, NotWritableError
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -47,10 +47,42 @@ def atomic_path(path: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600: give the mode a plain open would
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def current_umask() -> int:
+    """The process umask (reading it means setting it: put it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def ensure_writable(*files: str | os.PathLike) -> None:
+    """Fail before any compute if one of the ``files`` a stage will write cannot be written.
+
+    Each file's folder is created and probed with a temporary file; an existing file must be
+    writable itself. One line names the path, instead of a traceback after the slow part.
+    """
+    for file in map(Path, files):
+        folder = file.parent
+        if folder.exists() and not folder.is_dir():
+            raise NotWritableError(f"{folder}: is a file, but {file.name} must be written inside it")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".selfspec-probe-"):
+                pass
+        except OSError as e:
+            raise NotWritableError(
+                f"{folder}: cannot write here ({e.strerror or e}); needed for {file.name}"
+            ) from None
+        if file.is_dir():
+            raise NotWritableError(f"{file}: is a folder, expected a file path")
+        if file.exists() and not os.access(file, os.W_OK):
+            raise NotWritableError(f"{file}: not writable (check its permissions)")
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:

@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import sqlite3
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from selfspec.errors import SelfspecError
+from selfspec.errors import BackendError, Interrupted, NotWritableError, SelfspecError
 
 STORE_DIR = "mlflow"
 REGISTRY_FILE = "models/train/registry.json"
+# registry.json names the default store by this repo-relative URI, so a moved checkout finds its own
+DEFAULT_URI = f"sqlite:///{STORE_DIR}/mlflow.db"
+REACH_TIMEOUT_S = 5.0  # one reachability probe before any compute, instead of MLflow's ~4 min of retries
 CANDIDATE_ALIAS = "candidate"
 CHAMPION_ALIAS = "champion"
 # Never log a param whose name looks like a credential, whatever section it comes from.
@@ -46,6 +54,10 @@ def tracking_uri() -> str:
     """``MLFLOW_TRACKING_URI``, else ``sqlite:///<repo>/mlflow/mlflow.db`` (absolute)."""
     if uri := os.environ.get("MLFLOW_TRACKING_URI"):
         return uri
+    return _default_uri()
+
+
+def _default_uri() -> str:
     return f"sqlite:///{repo_root() / STORE_DIR / 'mlflow.db'}"
 
 
@@ -86,9 +98,7 @@ def setup(params) -> str:
     import mlflow
     from mlflow import MlflowClient
 
-    uri = tracking_uri()
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    uri = check_store()
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     name = experiment_name(params)
@@ -102,6 +112,99 @@ def setup(params) -> str:
         exp_id = exp.experiment_id
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
+
+
+def check_store(uri: str | None = None, timeout: float = REACH_TIMEOUT_S) -> str:
+    """Fail fast, before any compute, when the store cannot be used; returns the URI.
+
+    A server gets one request with a short timeout (any HTTP answer means reachable); a sqlite
+    store must be writable and must not be a copy whose experiments point at another checkout.
+    """
+    uri = uri or tracking_uri()
+    scheme = urlsplit(uri).scheme
+    if scheme in ("http", "https"):
+        _check_server(uri, timeout)
+    elif scheme == "sqlite" and (db := uri.removeprefix("sqlite:///")) not in ("", ":memory:", uri):
+        _check_sqlite(uri, Path(db))
+    return uri
+
+
+def _check_server(uri: str, timeout: float) -> None:
+    import httpx
+
+    try:
+        httpx.get(f"{uri.rstrip('/')}/health", timeout=timeout)
+    except httpx.TransportError as e:
+        raise BackendError(
+            f"MLflow tracking server {redact_uri(uri)} is unreachable ({type(e).__name__}); start it, "
+            "or set MLFLOW_TRACKING_URI (unset: the local store mlflow/mlflow.db)"
+        ) from None
+
+
+def _check_sqlite(uri: str, db: Path) -> None:
+    from selfspec.io import ensure_writable
+
+    try:
+        ensure_writable(db)
+    except NotWritableError as e:
+        raise BackendError(f"MLflow store {redact_uri(uri)}: {e}") from None
+    if db.is_file() and (moved := _foreign_artifact_roots(db)):
+        name, location = moved[0]
+        raise BackendError(
+            f"MLflow store {db} was copied or moved from another checkout: experiment {name!r} keeps its "
+            f"artifacts at {location} (MLflow records absolute paths). Move the store back, delete "
+            f"{db.parent} to start a new one, or set MLFLOW_TRACKING_URI"
+        )
+
+
+def _foreign_artifact_roots(db: Path) -> list[tuple[str, str]]:
+    """Experiments (other than MLflow's own Default) whose local artifact root is outside the db's folder."""
+    try:
+        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as con:
+            rows = con.execute("SELECT experiment_id, name, artifact_location FROM experiments").fetchall()
+    except sqlite3.Error:  # not (yet) an MLflow database: MLflow itself will say so
+        return []
+    home = db.resolve().parent
+    local = [
+        (name, loc) for exp_id, name, loc in rows if str(exp_id) != "0" and (loc or "").startswith("file:")
+    ]
+    return [(name, loc) for name, loc in local if not Path(urlsplit(loc).path).is_relative_to(home)]
+
+
+@contextmanager
+def tracked_run(run_name: str, tags: dict[str, str]) -> Iterator[Any]:
+    """``mlflow.start_run`` that ends the run on every exit path: FINISHED, FAILED on an error,
+    KILLED on Ctrl-C, SIGTERM or SIGHUP (which otherwise kill the process and leave it RUNNING)."""
+    import mlflow
+
+    handlers = _raise_on_termination()
+    try:
+        with mlflow.start_run(run_name=run_name, tags=tags) as run:
+            try:
+                yield run
+            except (KeyboardInterrupt, Interrupted):
+                mlflow.end_run("KILLED")
+                raise
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def _raise_on_termination() -> dict[int, Any]:
+    """Turn SIGTERM/SIGHUP into :class:`Interrupted` (so ``finally`` blocks run); the old handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # signals are only delivered to (and handlers only set from) the main thread
+
+    def interrupt(signum, frame):
+        signal.signal(signum, signal.SIG_DFL)  # a second signal kills at once
+        raise Interrupted(signum)
+
+    return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+
+
+def recorded_uri(uri: str) -> str:
+    """The URI to write into models/train/registry.json: the default store repo-relative, others redacted."""
+    return DEFAULT_URI if uri == _default_uri() else redact_uri(uri)
 
 
 def loggable_params(params, sections: tuple[str, ...] = ("base", "train", "tracking")) -> dict[str, str]:
@@ -168,4 +271,6 @@ def read_registry(path: str | os.PathLike = REGISTRY_FILE) -> dict[str, Any]:
     missing = sorted({"tracking_uri", "experiment_id", "run_id", "model_name", "version"} - set(registry))
     if missing:
         raise SelfspecError(f"{path}: missing keys {missing}")
+    if registry["tracking_uri"] == DEFAULT_URI:
+        registry["tracking_uri"] = _default_uri()  # this checkout's store, wherever it was trained
     return registry

@@ -8,7 +8,8 @@ from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="NAME@ALIAS (e.g. biomedical-expert@champion) or NAME/VERSION")
-    p.add_argument("--dest", required=True, type=Path, help="folder to write the PEFT adapter into")
+    p.add_argument("--dest", required=True, type=Path, help="new or empty folder for the PEFT adapter")
+    p.add_argument("--force", action="store_true", help="replace --dest even if it holds files")
     p.add_argument(
         "--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or the local store)"
     )
@@ -18,7 +19,7 @@ def main(args: argparse.Namespace, params) -> int:
     from selfspec.deploy import parse_ref, pull
     from selfspec.tracking import tracking_uri
 
-    pulled = pull(parse_ref(args.model), args.dest, args.tracking_uri or tracking_uri())
+    pulled = pull(parse_ref(args.model), args.dest, args.tracking_uri or tracking_uri(), force=args.force)
     prov = pulled.provenance
     base = prov.get("base_model", {}) if isinstance(prov.get("base_model"), dict) else {}
     print(f"pulled {pulled.ref} -> {pulled.dest}")
@@ -28,5 +29,5 @@ def main(args: argparse.Namespace, params) -> int:
           f"(sha256/revision: {base.get('sha256') or base.get('revision') or '?'})")
     for key, value in sorted(pulled.eval_metrics.items()):
         print(f"  {key:<50} {value:.4f}")
-    print("  checksums verified; safetensors only")
+    print("  every file matches the digests recorded in the registry; safetensors only")
     return 0

@@ -62,6 +62,7 @@ def main(params) -> None:
     base_dir = model_dir("prepare_model")
     check_inputs(base_dir)
     registry = tracking.read_registry(REGISTRY)
+    tracking.check_store()  # an unreachable or moved store fails now, not after the evaluation
     tm, plan = stage.plan(params, STAGE)
     device = resolve_device(params.base.device)
     dtype = resolve_dtype(params.base.dtype, device)

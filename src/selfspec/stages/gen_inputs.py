@@ -75,8 +75,8 @@ def run(
 def main(params) -> None:
     from selfspec.generation import open_generator
     from selfspec.generation.stagekit import finish, model_files, partial_store, progress
-    from selfspec.io import read_jsonl
-    from selfspec.runtime import data_dir
+    from selfspec.io import ensure_writable, read_jsonl
+    from selfspec.runtime import data_dir, metrics_path
     from selfspec.seeds import load_seeds, seeds_path
     from selfspec.stages import gen_instructions
 
@@ -87,6 +87,7 @@ def main(params) -> None:
     seeds = load_seeds(seeds_path(params))
     generator = open_generator(params)
     store = partial_store(STAGE, params, generator, ["inputs"], [source, seeds_path(params), *model_files()])
+    ensure_writable(data_dir(STAGE) / OUTPUT, store.path, metrics_path(STAGE))  # before generating
     with progress(sum(r["needs_input"] for r in instructions), STAGE) as bar:
         runner = BatchRunner(generator, sampling(p), params.base.seed, STAGE, store, bar)
         records, metrics = run(

@@ -114,7 +114,8 @@ def check_instruction(task: str, p, pool: RougePool, starts: frozenset[str]) -> 
 def main(params) -> None:
     from selfspec.generation import open_generator
     from selfspec.generation.stagekit import finish, model_files, partial_store, progress
-    from selfspec.runtime import model_dir
+    from selfspec.io import ensure_writable
+    from selfspec.runtime import data_dir, metrics_path, model_dir
     from selfspec.seeds import load_seeds, seeds_path
 
     started = time.perf_counter()
@@ -122,6 +123,7 @@ def main(params) -> None:
     seeds = load_seeds(seeds_path(params))
     generator = open_generator(params)
     store = partial_store(STAGE, params, generator, ["instructions"], [seeds_path(params), *model_files()])
+    ensure_writable(data_dir(STAGE) / OUTPUT, store.path, metrics_path(STAGE))  # before generating
     with progress(p.max_prompts, f"{STAGE} (prompts, until {p.n_instructions} kept)") as bar:
         runner = BatchRunner(generator, sampling(p), params.base.seed, STAGE, store, bar)
         records, metrics = run(seeds, p, runner, gp.batch_size, params.base.seed, params.base.domain)

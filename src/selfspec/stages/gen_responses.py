@@ -95,9 +95,9 @@ def run(
 def main(params) -> None:
     from selfspec.generation import open_generator
     from selfspec.generation.stagekit import finish, model_files, partial_store, progress
-    from selfspec.io import read_jsonl
+    from selfspec.io import ensure_writable, read_jsonl
     from selfspec.retrieval import INDEX_DIR, MANIFEST, open_retriever
-    from selfspec.runtime import data_dir
+    from selfspec.runtime import data_dir, metrics_path
     from selfspec.seeds import load_seeds, seeds_path
     from selfspec.stages import gen_inputs
 
@@ -110,6 +110,7 @@ def main(params) -> None:
     generator = open_generator(params)
     deps = [source, seeds_path(params), *model_files()] + ([INDEX_DIR / MANIFEST] if p.retrieval else [])
     store = partial_store(STAGE, params, generator, ["responses"], deps)
+    ensure_writable(data_dir(STAGE) / OUTPUT, store.path, metrics_path(STAGE))  # before generating
     with progress(len(records), STAGE) as bar:
         runner = BatchRunner(generator, sampling(p), params.base.seed, STAGE, store, bar)
         out, metrics = run(

@@ -113,8 +113,8 @@ def main(params) -> None:
         if (code := subprocess.run(cmd).returncode) != 0:
             raise StageError(STAGE, f"accelerate launch exited with {code}")
         return
-    from selfspec.io import read_jsonl
-    from selfspec.runtime import model_dir
+    from selfspec.io import ensure_writable, read_jsonl
+    from selfspec.runtime import metrics_path, model_dir
     from selfspec.training.data import validate_records
     from selfspec.training.publish import track_training
 
@@ -125,4 +125,5 @@ def main(params) -> None:
         raise StageError(STAGE, f"{RECORDS}: not found; run `dvc repro filter_records` first")
     records = read_jsonl(RECORDS)
     validate_records(records, str(RECORDS))  # fail before an MLflow run is opened
+    ensure_writable(model_dir(STAGE) / "registry.json", metrics_path(STAGE))  # before training
     track_training(params, records, base_dir, RECORDS, run)

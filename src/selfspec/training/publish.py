@@ -48,7 +48,7 @@ def track_training(params, records: list[dict[str, Any]], base_dir: Path, record
         run_fn(records, params, base_dir, log_fn=None)
         return {}
     experiment_id = tracking.setup(params)
-    with mlflow.start_run(run_name=STAGE, tags=tracking.run_tags(params, STAGE)) as active:
+    with tracking.tracked_run(STAGE, tracking.run_tags(params, STAGE)) as active:  # KILLED on SIGTERM
         mlflow.log_params(tracking.loggable_params(params))
         result = run_fn(records, params, base_dir, log_fn=_log_metrics)
         mlflow.log_params({"resolved.seed": result.seed, "resolved.dtype": result.dtype,
@@ -184,8 +184,10 @@ def register(params, run_id: str, experiment_id: str, base_dir: Path, adapter: P
     import mlflow
     from mlflow import MlflowClient
 
+    from selfspec.deploy import record_digests
+
     name = tracking.registered_model_name(params)
-    entry = {"tracking_uri": tracking.redact_uri(tracking.tracking_uri()), "experiment_id": experiment_id,
+    entry = {"tracking_uri": tracking.recorded_uri(tracking.tracking_uri()), "experiment_id": experiment_id,
              "run_id": run_id, "model_name": name, "version": None, "alias": None}  # fmt: skip
     source = log_servable_model(params, base_dir, adapter) if params.tracking.log_model else None
     if not params.tracking.register:
@@ -198,6 +200,7 @@ def register(params, run_id: str, experiment_id: str, base_dir: Path, adapter: P
             client.create_registered_model(name)
         mv = client.create_model_version(name, f"runs:/{run_id}/adapter", run_id=run_id)
     client.set_registered_model_alias(name, tracking.CANDIDATE_ALIAS, mv.version)
+    record_digests(client, name, mv.version, adapter)  # what `selfspec pull` verifies, outside the artifact
     prov = json.loads((adapter / "provenance.json").read_text())
     for key, value in {"base_model": prov["base_model"].get("source", ""), "git.commit": prov["git.commit"],
                        "adapter_artifact": f"runs:/{run_id}/adapter"}.items():  # fmt: skip

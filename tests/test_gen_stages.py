@@ -116,8 +116,8 @@ INSTRUCTIONS = [
 
 
 def test_gen_inputs_writes_contexts_only_where_needed_and_drops_empty_ones():
-    answers = {"Task: Summarize the following abstract.": " In a trial of 120 adults, drug X lowered blood pressure.",
-               "Task: Extract drugs from the text.": "  "}  # fmt: skip
+    context = " In a trial of 120 adults, drug X lowered blood pressure."
+    answers = {"Task: Summarize the following abstract.": context, "Task: Extract drugs from the text.": "  "}
     gen = Scripted(answers)
     kept, metrics = gen_inputs.run(INSTRUCTIONS, SEEDS, GenInputsParams(), runner(gen), 8, "biomedical")
     assert [(r["id"], r["input"]) for r in kept] == [

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from selfspec import tracking
 from selfspec.config import load_params
-from selfspec.errors import SelfspecError
+from selfspec.errors import BackendError, Interrupted, SelfspecError
 
 DVC_YAML = """stages:
   filter_records:
@@ -145,3 +150,74 @@ def test_read_registry_says_what_is_missing(tmp_path):
     (tmp_path / "registry.json").write_text(json.dumps({"run_id": "r", "model_name": "m"}))
     with pytest.raises(SelfspecError, match=r"missing keys \['experiment_id', 'tracking_uri', 'version'\]"):
         tracking.read_registry(tmp_path / "registry.json")
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again on return: nothing listens there
+
+
+def test_an_unreachable_server_fails_at_once_naming_the_redacted_uri(project, params, monkeypatch):
+    port = closed_port()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://bob:s3cret@127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(BackendError) as e:
+        tracking.setup(params)
+    assert time.monotonic() - started < 10, "one short probe, not MLflow's minutes of retries"
+    assert f"MLflow tracking server http://127.0.0.1:{port} is unreachable" in str(e.value)
+    assert "s3cret" not in str(e.value)
+
+
+def test_a_sqlite_store_that_cannot_be_created_is_a_clear_error(project, params, monkeypatch):
+    (project / "blocker").write_text("a file where the store's folder should go")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project}/blocker/mlflow.db")
+    with pytest.raises(BackendError, match=rf"MLflow store .*: {project}/blocker: is a file"):
+        tracking.setup(params)
+
+
+def test_a_copied_store_is_refused_instead_of_writing_into_the_original(
+    project, params, tmp_path_factory, monkeypatch
+):
+    tracking.setup(params)  # creates mlflow/mlflow.db with artifacts in <project>/mlflow/artifacts
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")  # mlflow.set_tracking_uri exports it; a new process has none
+    copy = tmp_path_factory.mktemp("copy") / "checkout"
+    shutil.copytree(project, copy)
+    monkeypatch.chdir(copy / "sub")
+    with pytest.raises(BackendError) as e:
+        tracking.setup(params)
+    message = str(e.value)
+    assert f"MLflow store {copy}/mlflow/mlflow.db was copied or moved from another checkout" in message
+    assert (project / "mlflow/artifacts").as_uri() in message and "MLFLOW_TRACKING_URI" in message
+    monkeypatch.chdir(project)
+    assert tracking.setup(params), "the original store is still fine"
+
+
+def test_registry_json_names_the_default_store_relative_to_the_checkout(project, monkeypatch, tmp_path):
+    assert tracking.recorded_uri(tracking.tracking_uri()) == "sqlite:///mlflow/mlflow.db"
+    assert tracking.recorded_uri("https://bob:pw@mlflow.example.org") == "https://mlflow.example.org"
+    entry = {"tracking_uri": "sqlite:///mlflow/mlflow.db", "experiment_id": "1", "run_id": "r",
+             "model_name": "m", "version": "1"}  # fmt: skip
+    (tmp_path / "registry.json").write_text(json.dumps(entry))
+    assert tracking.read_registry(tmp_path / "registry.json")["tracking_uri"] == tracking.tracking_uri()
+
+
+def test_a_tracked_run_ends_killed_on_sigterm_failed_on_error_finished_otherwise(project, params):
+    from mlflow import MlflowClient
+
+    tracking.setup(params)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted) as e:
+        with tracking.tracked_run("train", {}) as killed:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # never reached: the handler raises at once
+    assert e.value.code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before, "the previous handler is back"
+    with pytest.raises(ValueError):
+        with tracking.tracked_run("train", {}) as failed:
+            raise ValueError("boom")
+    with tracking.tracked_run("train", {}) as finished:
+        pass
+    client = MlflowClient(tracking.tracking_uri())
+    statuses = [client.get_run(r.info.run_id).info.status for r in (killed, failed, finished)]
+    assert statuses == ["KILLED", "FAILED", "FINISHED"]

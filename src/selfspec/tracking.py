@@ -165,10 +165,15 @@ def _foreign_artifact_roots(db: Path) -> list[tuple[str, str]]:
     except sqlite3.Error:  # not (yet) an MLflow database: MLflow itself will say so
         return []
     home = db.resolve().parent
-    local = [
-        (name, loc) for exp_id, name, loc in rows if str(exp_id) != "0" and (loc or "").startswith("file:")
-    ]
-    return [(name, loc) for name, loc in local if not Path(urlsplit(loc).path).is_relative_to(home)]
+    local = [(name, loc) for exp_id, name, loc in rows if str(exp_id) != "0" and _local_path(loc or "")]
+    return [(name, loc) for name, loc in local if not _local_path(loc).is_relative_to(home)]
+
+
+def _local_path(location: str) -> Path | None:
+    """The folder of a local artifact location (``file:`` URI or absolute path); None for remote ones."""
+    if location.startswith("file:"):
+        return Path(urlsplit(location).path)
+    return Path(location) if location.startswith("/") else None
 
 
 @contextmanager

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
 import yaml
 
 from selfspec.cli import STAGES, main
+from selfspec.config import Params
 from tests.conftest import REPO
+
+# evaluate_base runs the same benchmark settings as evaluate, so both read the one `evaluate` section.
+SHARED_SECTION = {"evaluate_base": "evaluate"}
 
 
 def test_every_dvc_stage_is_a_cli_subcommand_and_a_params_section():
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    sections = yaml.safe_load((REPO / "params.yaml").read_text())
+    schema = {f.name for f in dataclasses.fields(Params)}
     assert list(stages) == list(STAGES)
     for name, stage in stages.items():
         assert stage["cmd"].split()[:2] == ["selfspec", name]
         assert f"src/selfspec/stages/{name}.py" in stage["deps"]
+        section = SHARED_SECTION.get(name, name)
+        assert section in sections and section in schema, f"{name}: no params section {section!r}"
+        used = {str(key).split(".")[0] for key in stage["params"]}
+        assert section in used, f"{name}: dvc.yaml does not make the stage depend on params {section!r}"
+        assert {f"data/{name}", f"models/{name}"} & set(stage["outs"]), f"{name}: output folder"
 
 
 def test_help_lists_stages_and_imports_nothing_heavy():

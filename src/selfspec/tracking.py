@@ -97,21 +97,28 @@ def setup(params) -> str:
     """Point MLflow at the store and return the experiment id (created with an explicit artifact root)."""
     import mlflow
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     uri = check_store()
     mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
-    name = experiment_name(params)
-    exp = client.get_experiment_by_name(name)
-    if exp is None:
-        exp_id = client.create_experiment(name, artifact_location=artifact_location(uri))
-    elif exp.lifecycle_stage == "deleted":
-        client.restore_experiment(exp.experiment_id)
-        exp_id = exp.experiment_id
-    else:
-        exp_id = exp.experiment_id
+    try:
+        exp_id = _experiment_id(MlflowClient(uri), experiment_name(params), uri)
+    except MlflowException as e:  # reachable, but not a working MLflow store (wrong path, auth, version)
+        message = e.message.replace(uri, redact_uri(uri)).splitlines()[0][:300]  # not a whole HTML page
+        raise BackendError(
+            f"MLflow store {redact_uri(uri)} refused the experiment set-up: {message}"
+        ) from None
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
+
+
+def _experiment_id(client, name: str, uri: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        return client.create_experiment(name, artifact_location=artifact_location(uri))
+    if exp.lifecycle_stage == "deleted":
+        client.restore_experiment(exp.experiment_id)
+    return exp.experiment_id
 
 
 def check_store(uri: str | None = None, timeout: float = REACH_TIMEOUT_S) -> str:

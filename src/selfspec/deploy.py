@@ -187,7 +187,9 @@ def swap_into_place(new: Path, dest: Path) -> None:
     if old:
         os.replace(dest, old)
     os.replace(new, dest)
-    if old:
+    if old and old.is_symlink():  # --dest was a link to a folder: the link goes, its target stays
+        old.unlink()
+    elif old:
         shutil.rmtree(old)
 
 

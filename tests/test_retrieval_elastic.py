@@ -14,9 +14,9 @@ from selfspec.cli import main as cli
 from selfspec.config import load_params
 from selfspec.errors import BackendError, StageError
 from selfspec.io import dumps, read_json, write_jsonl
-from selfspec.retrieval import elastic, open_retriever
+from selfspec.retrieval import elastic, index_name, open_retriever
 from selfspec.retrieval.analysis import analyze, contents
-from selfspec.retrieval.elastic import ElasticRetriever, build_elastic, connect, current_indices, index_name
+from selfspec.retrieval.elastic import ElasticRetriever, build_elastic, connect, current_indices
 from selfspec.retrieval.embedded import EmbeddedRetriever, build_embedded
 from selfspec.stages import build_corpus
 from selfspec.stages import index as index_stage

@@ -46,6 +46,14 @@ def top_k(hits: list[Hit], k: int) -> list[Hit]:
     return sorted(hits, key=lambda h: (-round(h.score, 4), h.id))[:k]
 
 
+def index_name(prefix: str, corpus_sha256: str, analyzer: str) -> str:
+    """``<prefix>-<12 hex>``: the versioned name of the index of these passages under this analyzer."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{corpus_sha256}:{analyzer}".encode()).hexdigest()[:12]
+    return f"{prefix}-{digest}"
+
+
 def read_manifest(index_dir: Path = INDEX_DIR) -> dict[str, Any]:
     from selfspec.io import read_json
 
@@ -97,4 +105,4 @@ def _open(manifest: dict[str, Any], ip, index_dir: Path) -> tuple[Retriever, int
     return ElasticRetriever(es, name, stopwords=manifest["stopwords"]), count(es, name)
 
 
-__all__ = ["Hit", "Retriever", "open_retriever", "read_manifest", "top_k", "INDEX_DIR"]
+__all__ = ["Hit", "Retriever", "index_name", "open_retriever", "read_manifest", "top_k", "INDEX_DIR"]

@@ -18,7 +18,6 @@ statistics even when the index has several shards (``index.shards: null``).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -111,11 +110,6 @@ def _auth() -> dict[str, Any]:
     if env.get("ELASTICSEARCH_CA_CERTS"):
         kwargs["ca_certs"] = env["ELASTICSEARCH_CA_CERTS"]
     return kwargs
-
-
-def index_name(alias: str, corpus_sha256: str, analyzer: str) -> str:
-    digest = hashlib.sha256(f"{corpus_sha256}:{analyzer}".encode()).hexdigest()[:12]
-    return f"{alias}-{digest}"
 
 
 def build_elastic(es, passages: list[dict[str, Any]], name: str, alias: str, ip) -> dict[str, Any]:

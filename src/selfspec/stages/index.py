@@ -33,9 +33,8 @@ def run(
 ) -> dict[str, Any]:
     """Build the index for ``ip.backend`` (``es``: a connected client for elasticsearch) beside any
     existing one in ``index_dir``; returns the manifest (what was built, from what)."""
-    from selfspec.retrieval import K1, B
+    from selfspec.retrieval import K1, B, index_name
     from selfspec.retrieval.analysis import analyzer_id
-    from selfspec.retrieval.elastic import index_name
 
     if not passages:
         raise StageError(STAGE, "no passages to index; run `dvc repro build_corpus`")

@@ -87,20 +87,23 @@ def test_same_top10_as_embedded_on_the_same_corpus(es, hpo_passages, tmp_path):
 
 
 def test_alias_swaps_atomically_unchanged_corpus_is_reused_and_old_versions_are_pruned(es, hpo_passages):
-    ip = load_params("/nonexistent.yaml", ["index.keep_indices=2"]).index
+    ip = load_params("/nonexistent.yaml").index
     corpora = [hpo_passages[:300], hpo_passages[100:400], hpo_passages[200:500]]
     names = [index_name("swap", corpus_hash(c), "a") for c in corpora]
     assert len(set(names)) == 3 and names[0].startswith("swap-")
     assert build_elastic(es, corpora[0], names[0], "swap", ip)["reused"] is False
     assert build_elastic(es, corpora[0], names[0], "swap", ip)["reused"] is True
     assert current_indices(es, "swap") == [names[0]]
-    assert build_elastic(es, corpora[1], names[1], "swap", ip)["deleted_indices"] == []
+    build_elastic(es, corpora[1], names[1], "swap", ip)
+    assert elastic.prune(es, "swap", names[1], keep=2) == []
     assert current_indices(es, "swap") == [names[1]]  # the old index is kept, but no longer searched
     assert elastic.versions(es, "swap") == names[:2]
     ids = {h.id for h in ElasticRetriever(es, "swap").search([p["title"] for p in corpora[0][:100]], 10)[0]}
     assert ids and ids <= {p["id"] for p in corpora[1]}
     es.indices.create(index="swap-notaversion")  # same prefix, not ours: never pruned
-    assert build_elastic(es, corpora[2], names[2], "swap", ip)["deleted_indices"] == [names[0]]
+    build_elastic(es, corpora[2], names[2], "swap", ip)
+    assert elastic.versions(es, "swap") == names  # build_elastic deletes nothing: the stage prunes
+    assert elastic.prune(es, "swap", names[2], keep=2) == [names[0]]
     assert elastic.versions(es, "swap") == names[1:] and es.indices.exists(index="swap-notaversion")
 
 
@@ -175,3 +178,18 @@ def test_serverless_needs_shards_and_replicas_unset(noida_url, hpo_passages, in_
         )
         index_stage.main(load_params("params.yaml"))
         assert read_json("data/index/manifest.json")["passages"] == 100
+
+
+def test_the_stage_keeps_the_newest_versions_and_prunes_after_the_manifest_moved(
+    es, es_url, hpo_passages, in_tmp_repo, monkeypatch
+):
+    monkeypatch.setenv("ELASTICSEARCH_URL", es_url)
+    Path("params.yaml").write_text("index:\n  backend: elasticsearch\n  alias: kept\n  keep_indices: 2\n")
+    names, deleted = [], []
+    for start in (0, 100, 200):
+        write_jsonl("data/build_corpus/passages.jsonl", hpo_passages[start : start + 100])
+        index_stage.main(load_params("params.yaml"))
+        names.append(read_json("data/index/manifest.json")["index"])
+        deleted.append(read_json("metrics/index.json")["deleted_indices"])
+    assert deleted == [[], [], [names[0]]]
+    assert elastic.versions(es, "kept") == names[1:] and current_indices(es, "kept") == [names[2]]

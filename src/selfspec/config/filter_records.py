@@ -10,7 +10,9 @@ class FilterRecordsParams:
     """Filters on generated records (issue: self-generation)."""
 
     contamination_ngram: int = knob(
-        13, gt=0, help="n-gram size of the evaluation-overlap check; a shorter evaluation text is matched whole"
+        13,
+        gt=0,
+        help="n-gram size of the evaluation-overlap check; a shorter evaluation text is matched whole",
     )
     evals_dir: str = knob(
         "data/prepare_evals", help="*.jsonl (question, options, context); one set per file; missing: no check"

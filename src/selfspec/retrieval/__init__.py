@@ -89,14 +89,14 @@ def open_retriever(params, index_dir: Path = INDEX_DIR) -> Retriever:
     return retriever
 
 
-def _open(manifest: dict[str, Any], ip, index_dir: Path) -> tuple[Retriever, int | None]:
+def _open(manifest: dict[str, Any], ip, index_dir: Path) -> tuple[Retriever | None, int | None]:
     """The retriever of ``manifest`` and the number of passages its index holds (None: gone)."""
     name = manifest["index"]
     if manifest["backend"] == "embedded":
         from selfspec.retrieval.embedded import EmbeddedRetriever
 
         if not (index_dir / name).is_dir():
-            return None, None  # type: ignore[return-value]
+            return None, None
         retriever = EmbeddedRetriever(index_dir / name, stopwords=manifest["stopwords"])
         return retriever, len(retriever)
     from selfspec.retrieval.elastic import ElasticRetriever, connect, count

@@ -113,8 +113,8 @@ def _auth() -> dict[str, Any]:
 
 
 def build_elastic(es, passages: list[dict[str, Any]], name: str, alias: str, ip) -> dict[str, Any]:
-    """Create + bulk-load ``name`` unless a complete copy exists, swap ``alias`` onto it, then delete
-    the versioned indices of ``alias`` beyond the newest ``ip.keep_indices``."""
+    """Create + bulk-load ``name`` unless a complete copy exists, then swap ``alias`` onto it (old
+    versions stay until ``prune``: the caller prunes once nothing names them any more)."""
     reused = count(es, name) == len(passages)
     if not reused:
         if es.indices.exists(index=name):  # a partial load from an interrupted run
@@ -127,8 +127,7 @@ def build_elastic(es, passages: list[dict[str, Any]], name: str, alias: str, ip)
                 f"Elasticsearch index {name}: document count differs from the corpus after loading"
             )
     swap_alias(es, alias, name)
-    deleted = prune(es, alias, name, ip.keep_indices)
-    return {"index": name, "alias": alias, "reused": reused, "deleted_indices": deleted}
+    return {"index": name, "alias": alias, "reused": reused}
 
 
 def _create(es, name: str, ip) -> None:

@@ -39,18 +39,18 @@ def run(
     if not passages:
         raise StageError(STAGE, "no passages to index; run `dvc repro build_corpus`")
     analyzer = analyzer_id(ip.stopwords, ip.include_title)
-    name = index_name(alias if es is not None else "tantivy", corpus_sha256, analyzer)
+    name = index_name(alias if ip.backend == "elasticsearch" else "tantivy", corpus_sha256, analyzer)
     manifest: dict[str, Any] = {
         "backend": ip.backend, "analyzer": analyzer, "stopwords": ip.stopwords,
         "include_title": ip.include_title, "corpus_sha256": corpus_sha256, "passages": len(passages),
         "similarity": {"type": "BM25", "k1": K1, "b": B, "score": "lucene>=8"}, "index": name,
     }  # fmt: skip
-    if es is None:
+    if ip.backend == "embedded":
         build_beside(passages, ip, index_dir, name)
     else:
-        from selfspec.retrieval.elastic import build_elastic
+        from selfspec.retrieval.elastic import build_elastic, connect
 
-        manifest.update(build_elastic(es, passages, name, alias, ip))
+        manifest.update(build_elastic(es or connect(ip, alias), passages, name, alias, ip))
     return manifest
 
 
@@ -107,7 +107,11 @@ def main(params) -> None:
     manifest = run(passages, ip, INDEX_DIR, sha256_file(PASSAGES), alias, es)
     seconds = round(time.perf_counter() - start, 2)
     write_json(INDEX_DIR / MANIFEST, manifest)  # atomic: temp file + os.replace
-    remove_stale(INDEX_DIR, manifest["index"])
+    remove_stale(INDEX_DIR, manifest["index"])  # only now: searches opened the old manifest's index
     metrics = {"passages": len(passages), "build_seconds": seconds, "index_bytes": dir_bytes(INDEX_DIR)}
+    if es is not None:
+        from selfspec.retrieval.elastic import prune
+
+        metrics["deleted_indices"] = prune(es, alias, manifest["index"], ip.keep_indices)
     write_json(metrics_path(STAGE), metrics)
     log.info("indexed %d passages with %s in %.1f s (%s)", len(passages), ip.backend, seconds, metrics)

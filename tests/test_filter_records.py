@@ -120,3 +120,83 @@ def test_main_reads_eval_questions_and_writes_records_and_metrics(in_tmp_repo):
     kept = [json.loads(line) for line in Path("data/filter_records/records.jsonl").read_text().splitlines()]
     metrics = json.loads(Path("metrics/filter_records.json").read_text())
     assert [r["id"] for r in kept] == ["ok"] and metrics["dropped"]["contaminated"] == 1
+
+
+# MedMCQA-like item: a stem shorter than 13 words, and its options.
+SHORT_STEM = {"question": "Drug of choice for absence seizures is", "options": [
+    "Ethosuximide", "Phenytoin", "Carbamazepine", "Phenobarbital in high doses given at night"]}  # fmt: skip
+PUBMEDQA = {
+    "question": "Do statins reduce stroke recurrence?",
+    "context": "We followed 812 patients with ischaemic stroke for four years and recorded every "
+    "recurrent vascular event in both arms of the trial",
+    "answer": "yes",
+}
+
+
+def eval_sets() -> dict[str, list[str]]:
+    from selfspec.generation.contamination import item_texts
+
+    return {"medmcqa": item_texts(SHORT_STEM), "pubmedqa": item_texts(PUBMEDQA)}
+
+
+def test_a_question_shorter_than_the_ngram_is_matched_whole():
+    copied = rec("copy", "Answer: drug of choice for absence seizures is what?", "Ethosuximide.")
+    partial = rec("part", "Which drug of choice for absence is best?", "Ethosuximide.")
+    kept, metrics = filter_records.run([copied, partial], params(), eval_sets())
+    assert [r["id"] for r in kept] == ["part"]  # 5 of the 7 stem words: not the whole stem
+    assert metrics["dropped"] == {"contaminated": 1}
+
+
+def test_options_are_checked_with_their_stem_but_not_alone():
+    # not the whole stem, but 13 words of stem + options
+    options = "Ethosuximide, Phenytoin, Carbamazepine, Phenobarbital in high doses given?"
+    with_options = rec("mc", "Quiz.", f"choice for absence seizures is: {options}")
+    option_named = rec("named", "Which drug treats absence seizures?", "Ethosuximide is the usual choice.")
+    long_option = rec("long", "Dosing.", "Give phenobarbital in high doses given at night.")
+    kept, metrics = filter_records.run([with_options, option_named, long_option], params(), eval_sets())
+    assert [r["id"] for r in kept] == ["named", "long"]  # the 7-word option is inside a 13+-word text
+    kept, _ = filter_records.run([long_option], params(contamination_ngram=6), eval_sets())
+    assert kept == []  # with 6-grams, the copied option is caught
+
+
+def test_pubmedqa_contexts_are_checked_and_drops_are_reported_per_eval_set():
+    copied = "We saw 812 patients with ischaemic stroke for four years and recorded every recurrent vascular"
+    context = rec("ctx", "Summarise.", copied)
+    stem = rec("stem", "drug of choice for absence seizures is", "Ethosuximide.", input="A child.")
+    clean = rec("clean", "What causes gout?", "Uric acid crystals deposit in joints.")
+    kept, metrics = filter_records.run([context, stem, clean], params(), eval_sets())
+    assert [r["id"] for r in kept] == ["clean"]
+    assert metrics["contamination"] == {
+        "ngram_max": 13,
+        "eval_sets": {
+            "medmcqa": {"texts": 2, "records_dropped": 1},  # stem, stem + options
+            "pubmedqa": {"texts": 2, "records_dropped": 1},  # question, context
+        },
+    }
+    assert metrics["eval_texts"] == 4
+
+
+def test_main_checks_every_eval_file_generically(in_tmp_repo):
+    from selfspec.config import load_params
+
+    records = [
+        rec("ner", "Find diseases.", "Cystic fibrosis.", input="Mutations in CFTR cause cystic fibrosis"),
+        rec("mc", "Answer.", "Drug of choice for absence seizures is ethosuximide."),
+        rec("ok", "What causes gout?", "Uric acid crystals deposit in joints."),
+    ]
+    Path("data/gen_responses").mkdir(parents=True)
+    Path("data/gen_responses/responses.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    Path("data/prepare_evals").mkdir(parents=True)
+    sets = {
+        "ncbi_disease": {"id": "n1", "question": "Mutations in CFTR cause cystic fibrosis", "answer": "x"},
+        "medmcqa": {"id": "m1", **SHORT_STEM, "answer": 0},
+        "pubmedqa": {"id": "p1", **PUBMEDQA},
+    }
+    for name, item in sets.items():
+        Path(f"data/prepare_evals/{name}.jsonl").write_text(json.dumps(item) + "\n")
+    filter_records.main(load_params("missing.yaml"))
+    metrics = json.loads(Path("metrics/filter_records.json").read_text())
+    assert metrics["kept"] == 1 and metrics["dropped"] == {"contaminated": 2}
+    assert {k: v["records_dropped"] for k, v in metrics["contamination"]["eval_sets"].items()} == {
+        "medmcqa": 1, "ncbi_disease": 1, "pubmedqa": 0,
+    }  # fmt: skip

@@ -9,8 +9,14 @@ from selfspec.config._fields import knob
 class FilterRecordsParams:
     """Filters on generated records (issue: self-generation)."""
 
-    contamination_ngram: int = knob(13, gt=0, help="n-gram size for the evaluation-overlap check")
-    evals_dir: str = knob("data/prepare_evals", help="*.jsonl with a 'question' field; missing: no check")
+    contamination_ngram: int = knob(
+        13,
+        gt=0,
+        help="n-gram size of the evaluation-overlap check; a shorter evaluation text is matched whole",
+    )
+    evals_dir: str = knob(
+        "data/prepare_evals", help="*.jsonl (question, options, context); one set per file; missing: no check"
+    )
     min_output_words: int = knob(1, ge=1)
     max_output_words: int = knob(300, gt=0, help="longer outputs are dropped as over-long")
     truncated: str = knob(

@@ -10,8 +10,8 @@ from selfspec.config._fields import knob
 class IndexParams:
     """Retrieval index and backend (issue: retrieval).
 
-    Both backends score with Lucene's default BM25 (k1=1.2, b=0.75) over the same tokens from
-    ``selfspec.retrieval.analysis``. Elasticsearch's connection comes only from the environment
+    Both backends report Lucene >= 8's default BM25 scores (k1=1.2, b=0.75) over the same tokens
+    from ``selfspec.retrieval.analysis``. Elasticsearch's connection comes only from the environment
     (ELASTICSEARCH_URL, ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/PASSWORD, ELASTICSEARCH_CA_CERTS).
     """
 
@@ -22,6 +22,17 @@ class IndexParams:
     bulk_batch_size: int = knob(500, gt=0, help="Elasticsearch bulk request size, in passages")
     max_retries: int = knob(3, ge=0, help="Elasticsearch retries of a rejected bulk chunk or failed request")
     request_timeout: float = knob(30.0, gt=0, help="Elasticsearch request timeout, seconds")
+    shards: int | None = knob(
+        1, gt=0, help="Elasticsearch primary shards; null: the cluster's default (required on serverless)"
+    )
+    replicas: int | None = knob(
+        0, ge=0, help="Elasticsearch replicas; null: the cluster's default (required on serverless)"
+    )
+    keep_indices: int = knob(
+        2,
+        ge=1,
+        help="Elasticsearch versioned indices kept per alias (the current one included); older ones deleted",
+    )
 
     def check(self) -> None:
         # Elasticsearch index and alias names: lowercase, no spaces or special characters

@@ -3,8 +3,9 @@
 * ``embedded`` (default): a tantivy index under ``data/index/``, no server.
 * ``elasticsearch``: an alias on a cluster given by the environment (see ``elastic``).
 
-Both index the same terms (``analysis``) and score with Lucene's BM25 (k1=1.2, b=0.75), so the
-same query returns the same passages from either. The ``index`` stage builds; ``open_retriever``
+Both index the same terms (``analysis``) and report Lucene >= 8's BM25 score (Elasticsearch's
+default, k1=1.2, b=0.75), so the same query returns the same passages *and the same scores* from
+either: a score threshold means the same on both. The ``index`` stage builds; ``open_retriever``
 opens what it built.
 """
 
@@ -22,6 +23,8 @@ MANIFEST = "manifest.json"
 # Hits are fetched k + TIE_MARGIN deep and ties ordered by id, so that backends that break score
 # ties differently (internal doc order) still return the same top k.
 TIE_MARGIN = 10
+# Lucene's (and Elasticsearch's) default BM25 parameters; neither backend has a knob for them.
+K1, B = 1.2, 0.75
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,14 @@ def top_k(hits: list[Hit], k: int) -> list[Hit]:
     return sorted(hits, key=lambda h: (-round(h.score, 4), h.id))[:k]
 
 
+def index_name(prefix: str, corpus_sha256: str, analyzer: str) -> str:
+    """``<prefix>-<12 hex>``: the versioned name of the index of these passages under this analyzer."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{corpus_sha256}:{analyzer}".encode()).hexdigest()[:12]
+    return f"{prefix}-{digest}"
+
+
 def read_manifest(index_dir: Path = INDEX_DIR) -> dict[str, Any]:
     from selfspec.io import read_json
 
@@ -53,7 +64,8 @@ def read_manifest(index_dir: Path = INDEX_DIR) -> dict[str, Any]:
 
 
 def open_retriever(params, index_dir: Path = INDEX_DIR) -> Retriever:
-    """The retriever the ``index`` stage built, for ``params.index.backend``."""
+    """The retriever the ``index`` stage built, for ``params.index.backend``: the exact index named in
+    the manifest (never a mutable alias), checked to hold the manifest's number of passages."""
     manifest = read_manifest(index_dir)
     backend = params.index.backend
     if manifest["backend"] != backend:
@@ -62,13 +74,35 @@ def open_retriever(params, index_dir: Path = INDEX_DIR) -> Retriever:
             f"{index_dir / MANIFEST}: built for backend {manifest['backend']!r} but index.backend is "
             f"{backend!r}; re-run `dvc repro index`",
         )
-    if backend == "embedded":
+    if not manifest.get("index"):
+        raise StageError(
+            "index", f"{index_dir / MANIFEST}: written by an older version; re-run `dvc repro index`"
+        )
+    retriever, found = _open(manifest, params.index, index_dir)
+    if found != manifest["passages"]:
+        what = "no longer exists" if found is None else f"holds {found} passages"
+        raise StageError(
+            "index",
+            f"{index_dir / MANIFEST}: index {manifest['index']} {what} but the manifest says "
+            f"{manifest['passages']}; re-run `dvc repro index`",
+        )
+    return retriever
+
+
+def _open(manifest: dict[str, Any], ip, index_dir: Path) -> tuple[Retriever | None, int | None]:
+    """The retriever of ``manifest`` and the number of passages its index holds (None: gone)."""
+    name = manifest["index"]
+    if manifest["backend"] == "embedded":
         from selfspec.retrieval.embedded import EmbeddedRetriever
 
-        return EmbeddedRetriever(index_dir, stopwords=manifest["stopwords"])
-    from selfspec.retrieval.elastic import ElasticRetriever, connect
+        if not (index_dir / name).is_dir():
+            return None, None
+        retriever = EmbeddedRetriever(index_dir / name, stopwords=manifest["stopwords"])
+        return retriever, len(retriever)
+    from selfspec.retrieval.elastic import ElasticRetriever, connect, count
 
-    return ElasticRetriever(connect(params.index), manifest["alias"], stopwords=manifest["stopwords"])
+    es = connect(ip, name)
+    return ElasticRetriever(es, name, stopwords=manifest["stopwords"]), count(es, name)
 
 
-__all__ = ["Hit", "Retriever", "open_retriever", "read_manifest", "top_k", "INDEX_DIR"]
+__all__ = ["Hit", "Retriever", "index_name", "open_retriever", "read_manifest", "top_k", "INDEX_DIR"]

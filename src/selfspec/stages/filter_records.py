@@ -5,11 +5,12 @@ fails: ``truncated`` (hit max_new_tokens, with ``truncated: drop`` or with no fu
 trim back to under ``trim``), ``empty`` output, ``too_short`` / ``too_long`` output,
 ``degenerate`` (a repetition loop in the output or the input: repeated word 4-grams), ``echo``
 (output equals the input or the instruction), ``template_leak`` (the output runs on into a new
-"## Question:" or "Task:" block), ``contaminated`` (shares a
-``contamination_ngram``-word n-gram with an evaluation question) and ``near_duplicate`` (Jaccard
-of word 3-grams of instruction + input against a kept record). Output: the training set,
-``data/filter_records/records.jsonl``: ``id, instruction, input, output, task_type, seed_ids,
-passages``.
+"## Question:" or "Task:" block), ``contaminated`` (shares a word n-gram with an evaluation
+question, its options or its context, ``n = min(contamination_ngram, the text's length)``: see
+``selfspec.generation.contamination``; counted per evaluation set in the metrics) and
+``near_duplicate`` (Jaccard of word 3-grams of instruction + input against a kept record). Output:
+the training set, ``data/filter_records/records.jsonl``: ``id, instruction, input, output,
+task_type, seed_ids, passages``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import logging
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from selfspec.generation.contamination import EvalOverlap, item_texts
 from selfspec.generation.text import ngrams, repeat_ratio, words
 from selfspec.prompts.inputs import trim_to_sentence
 
@@ -35,11 +37,25 @@ SHINGLE = 3  # words per shingle for near-duplicates
 SCAFFOLD = re.compile(r"#{2,}|(^|\n)\s*(Task|Input|Answer|Instruction|Question)\s*:", re.IGNORECASE)
 
 
-def eval_ngrams(questions: Iterable[str], n: int) -> set[tuple[str, ...]]:
-    grams: set[tuple[str, ...]] = set()
-    for question in questions:
-        grams |= ngrams(words(question), n)
-    return grams
+EvalSets = Mapping[str, Sequence[str]]  # evaluation set name -> its texts
+
+
+def eval_overlap(eval_sets: EvalSets | Sequence[str] | None, n: int) -> EvalOverlap:
+    """The overlap index of ``eval_sets`` (a plain list of texts is one set named "eval")."""
+    if eval_sets is not None and not isinstance(eval_sets, Mapping):
+        eval_sets = {"eval": list(eval_sets)}
+    return EvalOverlap(eval_sets or {}, n)
+
+
+def record_text(record: dict[str, Any]) -> str:
+    """What the contamination check reads: instruction, input and output."""
+    return " ".join((record["instruction"], record["input"], record["output"].strip()))
+
+
+def contamination_metrics(overlap: EvalOverlap, hits: Counter) -> dict[str, Any]:
+    """Per evaluation set: texts checked and records dropped because they overlap it."""
+    sets = {name: {"texts": n, "records_dropped": hits[name]} for name, n in sorted(overlap.texts.items())}
+    return {"ngram_max": overlap.ngram, "eval_sets": sets}
 
 
 class NearDuplicates:
@@ -65,7 +81,7 @@ class NearDuplicates:
         return False
 
 
-def check_record(record: dict[str, Any], p, contamination: set[tuple[str, ...]]) -> str | None:
+def check_record(record: dict[str, Any], p, contamination: EvalOverlap) -> str | None:
     """The first per-record filter ``record`` fails (near-duplicates are checked by ``run``)."""
     output = record["output"].strip()
     n = len(words(output))
@@ -83,10 +99,8 @@ def check_record(record: dict[str, Any], p, contamination: set[tuple[str, ...]])
         return "echo"
     if SCAFFOLD.search(output):
         return "template_leak"
-    if contamination:
-        text = words(" ".join((record["instruction"], record["input"], output)))
-        if ngrams(text, p.contamination_ngram) & contamination:
-            return "contaminated"
+    if contamination and contamination.match(record_text(record)):
+        return "contaminated"
     return None
 
 
@@ -102,10 +116,12 @@ def _same(a: str, b: str) -> bool:
 
 
 def run(
-    records: Sequence[dict[str, Any]], p, eval_questions: Sequence[str] | None
+    records: Sequence[dict[str, Any]], p, eval_questions: EvalSets | Sequence[str] | None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """``eval_questions`` None: the contamination check is off (reported in the metrics)."""
-    contamination = eval_ngrams(eval_questions or (), p.contamination_ngram)
+    """``eval_questions``: evaluation set name -> texts (``read_eval_questions``); None: the
+    contamination check is off (reported in the metrics)."""
+    contamination = eval_overlap(eval_questions, p.contamination_ngram)
+    contaminated_by: Counter = Counter()
     dups = NearDuplicates(p.near_dup_threshold)
     kept, drops = [], Counter()
     trimmed = 0
@@ -115,6 +131,8 @@ def run(
         reason = check_record(record, p, contamination)
         if reason is None and dups.seen(f"{record['instruction']} {record['input']}"):
             reason = "near_duplicate"
+        if reason == "contaminated":
+            contaminated_by.update(contamination.match(record_text(record)))
         if reason:
             drops[reason] += 1
             continue
@@ -125,28 +143,25 @@ def run(
         "dropped": dict(sorted(drops.items())),
         "truncated_trimmed": trimmed,
         "contamination_check": eval_questions is not None,
-        "eval_texts": len(eval_questions or ()),
+        "eval_texts": sum(contamination.texts.values()),
+        "contamination": contamination_metrics(contamination, contaminated_by),
         "output_words_mean": round(sum(len(words(r["output"])) for r in kept) / max(1, len(kept)), 1),
         "with_input": sum(bool(r["input"]) for r in kept),
     }
     return kept, metrics
 
 
-def read_eval_questions(folder: Path) -> list[str] | None:
-    """The ``question`` of each evaluation item in ``folder/*.jsonl``, and its ``context`` (e.g.
-    PubMedQA's abstract) when it has one. None (check disabled, logged) when there are no files."""
+def read_eval_questions(folder: Path) -> dict[str, list[str]] | None:
+    """Every ``folder/*.jsonl`` evaluation set (by file stem) -> the texts of its items: question,
+    question + options, context (``contamination.item_texts``). None (check disabled, logged) when
+    there are no files."""
     from selfspec.io import iter_jsonl
 
     files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
     if not files:
         log.warning("%s: no evaluation sets (*.jsonl): contamination check DISABLED", folder)
         return None
-    texts = []
-    for f in files:
-        for _, r in iter_jsonl(f):
-            # separate texts: an n-gram must not span the question and its context
-            texts += [r[k] for k in ("question", "context") if isinstance(r.get(k), str)]
-    return texts
+    return {f.stem: [t for _, item in iter_jsonl(f) for t in item_texts(item)] for f in files}
 
 
 def main(params) -> None:

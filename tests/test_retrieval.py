@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from selfspec.cli import main as cli
-from selfspec.config import load_params
+from selfspec.config import default_params, load_params
 from selfspec.errors import BackendError, StageError
 from selfspec.io import read_json, write_jsonl
 from selfspec.retrieval import open_retriever, top_k
@@ -138,7 +138,7 @@ def test_elasticsearch_needs_url_from_environment(monkeypatch):
 
     monkeypatch.delenv("ELASTICSEARCH_URL", raising=False)
     with pytest.raises(BackendError, match="ELASTICSEARCH_URL is not set"):
-        connect(load_params("/nonexistent.yaml").index)
+        connect(default_params().index)
 
 
 def test_unreachable_elasticsearch_names_the_url(monkeypatch):
@@ -146,6 +146,6 @@ def test_unreachable_elasticsearch_names_the_url(monkeypatch):
 
     url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("ELASTICSEARCH_URL", url)
-    ip = load_params("/nonexistent.yaml", ["index.max_retries=0", "index.request_timeout=2"]).index
+    ip = default_params(["index.max_retries=0", "index.request_timeout=2"]).index
     with pytest.raises(BackendError, match=f"Elasticsearch at {url} is unreachable"):
         connect(ip)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from selfspec.cli import main as cli
-from selfspec.config import load_params
+from selfspec.config import default_params, load_params
 from selfspec.io import dumps, read_json, write_jsonl
 from selfspec.retrieval import open_retriever
 from selfspec.retrieval.elastic import ElasticRetriever, build_elastic, connect, current_indices, index_name
@@ -38,7 +38,7 @@ def es_url(tmp_path_factory) -> str:
 @pytest.fixture
 def es(es_url, monkeypatch):
     monkeypatch.setenv("ELASTICSEARCH_URL", es_url)
-    return connect(load_params("/nonexistent.yaml").index)
+    return connect(default_params().index)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def hpo_passages() -> list[dict]:
 
     spec = parse_spec({"sources": [{"name": "hpo", "kind": "hpo"}]}, Path("c.yaml"))
     docs = list(read_source(spec.sources[0], Path("."), None))
-    passages, _ = build_corpus.run(docs, load_params("/nonexistent.yaml").build_corpus)
+    passages, _ = build_corpus.run(docs, default_params().build_corpus)
     return passages[:2000]
 
 
@@ -58,7 +58,7 @@ def corpus_hash(passages: list[dict]) -> str:
 
 
 def test_same_top10_as_embedded_on_the_same_corpus(es, hpo_passages, tmp_path):
-    ip = load_params("/nonexistent.yaml").index
+    ip = default_params().index
     build_embedded(hpo_passages, tmp_path, ip.stopwords, ip.include_title)
     build_elastic(es, hpo_passages, "same-top10-v1", "same-top10", ip)
     titles = [p["title"] for p in hpo_passages[::97]]
@@ -73,7 +73,7 @@ def test_same_top10_as_embedded_on_the_same_corpus(es, hpo_passages, tmp_path):
 
 
 def test_alias_swaps_atomically_and_unchanged_corpus_is_reused(es, hpo_passages):
-    ip = load_params("/nonexistent.yaml").index
+    ip = default_params().index
     old, new = hpo_passages[:300], hpo_passages[100:400]
     old_name, new_name = (index_name("swap", corpus_hash(c), "a") for c in (old, new))
     assert old_name != new_name and old_name.startswith("swap-")
@@ -88,7 +88,7 @@ def test_alias_swaps_atomically_and_unchanged_corpus_is_reused(es, hpo_passages)
 
 
 def test_a_partial_index_is_rebuilt_not_reused(es, hpo_passages):
-    ip = load_params("/nonexistent.yaml").index
+    ip = default_params().index
     build_elastic(es, hpo_passages[:50], "partial-v1", "partial", ip)
     assert build_elastic(es, hpo_passages[:60], "partial-v1", "partial", ip)["reused"] is False
     assert es.count(index="partial")["count"] == 60

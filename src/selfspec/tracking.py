@@ -148,12 +148,16 @@ def dvc_dep_hashes(stage: str, root: Path | None = None) -> dict[str, str]:
 
 def run_tags(params, stage: str = "train") -> dict[str, str]:
     """Tags for a run: stage, domain, git commit/dirty, DVC experiment name/baseline, dep hashes."""
+    from selfspec.sources import EXTERNAL_DIR, recorded_sha256
+
     root = repo_root()
     tags = {"selfspec.stage": stage, "selfspec.domain": params.base.domain, **git_info(root)}
     for env, tag in (("DVC_EXP_NAME", "dvc.exp_name"), ("DVC_EXP_BASELINE_REV", "dvc.baseline_rev")):
         if value := os.environ.get(env):
             tags[tag] = value
     tags.update({f"dvc.md5.{dep}": md5 for dep, md5 in dvc_dep_hashes(stage, root).items()})
+    # files read from the data mirror or a URL (data/external/<stage>/inputs.json): their sha256
+    tags.update({f"input.sha256.{key}": sha for key, sha in recorded_sha256(root / EXTERNAL_DIR).items()})
     return tags
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from selfspec.errors import DataError, SourceUnavailableError
-from selfspec.sources import Input, record_inputs, recorded_sha256
+from selfspec.sources import Input, record_inputs
 
 
 @pytest.fixture
@@ -100,7 +100,9 @@ def test_record_inputs_links_each_file_and_replaces_the_folder_whole(tmp_path):
     assert str(tmp_path) not in json.dumps(entries), (
         "no absolute path: the record is the same on every machine"
     )
-    assert recorded_sha256(root) == {"stage.data": entries["data"]["sha256"]}
+    from selfspec.tracking import input_hashes
+
+    assert input_hashes(tmp_path) == {"stage.data": entries["data"]["sha256"]}
 
 
 def test_train_run_tags_carry_the_sha256_of_every_recorded_input(tmp_path, monkeypatch):

@@ -159,15 +159,3 @@ def record_inputs(stage: str, inputs: dict[str, Input], unavailable: dict[str, s
 def _link_name(key: str, path: Path) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
     return safe + "".join(path.suffixes[-1:])
-
-
-def recorded_sha256(root: Path = EXTERNAL_DIR) -> dict[str, str]:
-    """``{"<stage>.<key>": sha256}`` of every recorded input (for run tags)."""
-    import json
-
-    out: dict[str, str] = {}
-    for path in sorted(Path(root).glob(f"*/{INPUTS_FILE}")):
-        for key, entry in json.loads(path.read_text()).items():
-            if entry.get("sha256"):
-                out[f"{path.parent.name}.{key}"] = entry["sha256"]
-    return out

@@ -148,17 +148,28 @@ def dvc_dep_hashes(stage: str, root: Path | None = None) -> dict[str, str]:
 
 def run_tags(params, stage: str = "train") -> dict[str, str]:
     """Tags for a run: stage, domain, git commit/dirty, DVC experiment name/baseline, dep hashes."""
-    from selfspec.sources import EXTERNAL_DIR, recorded_sha256
-
     root = repo_root()
     tags = {"selfspec.stage": stage, "selfspec.domain": params.base.domain, **git_info(root)}
     for env, tag in (("DVC_EXP_NAME", "dvc.exp_name"), ("DVC_EXP_BASELINE_REV", "dvc.baseline_rev")):
         if value := os.environ.get(env):
             tags[tag] = value
     tags.update({f"dvc.md5.{dep}": md5 for dep, md5 in dvc_dep_hashes(stage, root).items()})
-    # files read from the data mirror or a URL (data/external/<stage>/inputs.json): their sha256
-    tags.update({f"input.sha256.{key}": sha for key, sha in recorded_sha256(root / EXTERNAL_DIR).items()})
+    tags.update({f"input.sha256.{key}": sha for key, sha in input_hashes(root).items()})
     return tags
+
+
+def input_hashes(root: Path) -> dict[str, str]:
+    """``{"<stage>.<input>": sha256}`` of the files read from the data mirror or a URL, as recorded by
+    ``selfspec.sources.record_inputs`` in ``data/external/<stage>/inputs.json`` (read here without
+    importing it: a tracked stage should not depend on the fetching code)."""
+    import json
+
+    out: dict[str, str] = {}
+    for path in sorted((root / "data/external").glob("*/inputs.json")):
+        for key, entry in json.loads(path.read_text()).items():
+            if entry.get("sha256"):
+                out[f"{path.parent.name}.{key}"] = entry["sha256"]
+    return out
 
 
 def read_registry(path: str | os.PathLike = REGISTRY_FILE) -> dict[str, Any]:

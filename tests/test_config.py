@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from selfspec.config import Params, default_params, flatten, load_params, stage_sections, to_dict
@@ -152,3 +154,16 @@ def test_a_stage_run_directly_without_its_section_fails(tmp_path, monkeypatch, c
     path = write(tmp_path, text)
     assert main(["build_corpus", "--params", str(path)]) == 1
     assert f"{path}: {missing}: missing; this stage reads it" in capsys.readouterr().err
+
+
+def test_a_relative_mirror_is_the_real_repos_inside_a_dvc_exp_copy(tmp_path, monkeypatch):
+    """`dvc exp run --temp` runs in <repo>/.dvc/tmp/exps/standalone/tmpXXXX/ (seen with dvc 3.67),
+    where ../shared/data is not the mirror: relative to the copy it would point into .dvc/tmp/."""
+    monkeypatch.delenv("SELFSPEC_DATA_MIRROR", raising=False)
+    copy = tmp_path / "repo/.dvc/tmp/exps/standalone/tmpab12"
+    copy.mkdir(parents=True)
+    monkeypatch.chdir(copy)
+    assert default_params().data_mirror == tmp_path / "repo/../shared/data"
+    assert default_params(["base.data_mirror=/abs/mirror"]).data_mirror == Path("/abs/mirror")
+    monkeypatch.chdir(tmp_path)
+    assert default_params().data_mirror == Path("../shared/data")

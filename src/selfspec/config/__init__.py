@@ -58,7 +58,21 @@ class Params:
     def data_mirror(self) -> Path | None:
         """The data mirror folder, from SELFSPEC_DATA_MIRROR or base.data_mirror; None if unset."""
         value = os.environ.get("SELFSPEC_DATA_MIRROR") or self.base.data_mirror
-        return Path(value) if value else None
+        return _outside_exp_copy(Path(value)) if value else None
+
+
+def _outside_exp_copy(path: Path) -> Path:
+    """A relative path as seen from the real repo root when running in ``dvc exp run --temp/--queue``'s
+    copy (``<repo>/.dvc/tmp/exps/standalone/tmpXXXX/``, where stages run at the copy's root): the mirror
+    is beside the repo, not beside the copy. Matters since ``data/external/`` is not cached: those
+    copies re-read the mirror."""
+    parts = Path.cwd().parts
+    if path.is_absolute():
+        return path
+    for i in range(len(parts) - 2):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i]) / path
+    return path
 
 
 def validate(obj: Any, prefix: str, source: str | Callable[[str], str]) -> None:

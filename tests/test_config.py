@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from selfspec.config import Params, flatten, load_params, to_dict
+from selfspec.config import Params, default_params, flatten, load_params, stage_sections, to_dict
 from selfspec.errors import ConfigError
 from tests.conftest import REPO
 
@@ -89,3 +91,79 @@ def test_mirror_copy_with_wrong_checksum_is_refused(tmp_path):
     (tmp_path / "a.json").write_text("{}")
     with pytest.raises(SourceUnavailableError, match="sha256"):
         resolve(RemoteFile(None, "a.json", sha256="0" * 64), tmp_path)
+
+
+def test_missing_params_file_is_an_error_naming_it(tmp_path):
+    """A mistyped --params used to run silently on the schema defaults (rc 0)."""
+    with pytest.raises(ConfigError) as e:
+        load_params(tmp_path / "parmas.yaml")
+    assert f"{tmp_path / 'parmas.yaml'}: params file not found" in str(e.value)
+
+
+def test_default_params_are_the_schema_defaults_plus_overrides():
+    params = default_params(["train.lora_r=4"])
+    assert params.train.lora_r == 4 and params.base == Params().base and params.source == "(schema defaults)"
+
+
+def test_override_errors_name_the_override_not_the_file(tmp_path):
+    path = write(tmp_path, "train:\n  lora_r: 8\n")
+    with pytest.raises(ConfigError) as e:
+        load_params(path, ["base.seed=1", "train.lora_r=-4"])
+    assert str(e.value).startswith("-S train.lora_r=-4: train.lora_r: must be > 0")
+    with pytest.raises(ConfigError) as e:  # a section's own check() names the override as well
+        load_params(path, ["prepare_evals.datasets=[]"])
+    assert str(e.value).startswith("-S prepare_evals.datasets=[]: prepare_evals.datasets: empty")
+    with pytest.raises(ConfigError) as e:  # a type error from an override
+        load_params(path, ["base.seed=abc"])
+    assert str(e.value).startswith("-S base.seed=abc: base.seed:")
+    bad_file = write(tmp_path, "train:\n  lora_r: -4\n")
+    with pytest.raises(ConfigError) as e:  # a key only the file sets is still the file's
+        load_params(bad_file, ["base.seed=1"])
+    assert str(e.value).startswith(f"{bad_file}: train.lora_r: must be > 0")
+
+
+def test_under_dvc_exp_run_a_file_error_says_it_may_come_from_dash_s(tmp_path, monkeypatch):
+    """`dvc exp run -S` writes its values into params.yaml before the stage starts: the file is all
+    the stage sees, so the message can only point at it and say that -S may have written it."""
+    path = write(tmp_path, "train:\n  lora_r: -4\n")
+    monkeypatch.setenv("DVC_EXP_NAME", "sweep-1")
+    with pytest.raises(ConfigError) as e:
+        load_params(path)
+    assert str(e.value).startswith(
+        f"{path} (possibly set by `dvc exp run -S`, experiment sweep-1): train.lora_r: must be > 0"
+    )
+
+
+def test_stage_sections_are_the_dvc_yaml_params_of_the_stage(tmp_path):
+    sections = stage_sections("evaluate_base", REPO / "dvc.yaml")
+    assert "evaluate.limit" in sections and "evaluate.margin" not in sections and "base.seed" in sections
+    assert stage_sections("build_corpus", tmp_path / "no-dvc.yaml") == ["build_corpus"]
+
+
+@pytest.mark.parametrize(
+    ("text", "missing"), [("base:\n  seed: 1\n", "build_corpus"), ("build_corpus: {}\n", "base")]
+)
+def test_a_stage_run_directly_without_its_section_fails(tmp_path, monkeypatch, capsys, text, missing):
+    """DVC refuses missing params under `dvc repro`; `selfspec <stage>` used to run on defaults."""
+    import shutil
+
+    from selfspec.cli import main
+
+    shutil.copy(REPO / "dvc.yaml", tmp_path)  # the stage's sections come from dvc.yaml
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, text)
+    assert main(["build_corpus", "--params", str(path)]) == 1
+    assert f"{path}: {missing}: missing; this stage reads it" in capsys.readouterr().err
+
+
+def test_a_relative_mirror_is_the_real_repos_inside_a_dvc_exp_copy(tmp_path, monkeypatch):
+    """`dvc exp run --temp` runs in <repo>/.dvc/tmp/exps/standalone/tmpXXXX/ (seen with dvc 3.67),
+    where ../shared/data is not the mirror: relative to the copy it would point into .dvc/tmp/."""
+    monkeypatch.delenv("SELFSPEC_DATA_MIRROR", raising=False)
+    copy = tmp_path / "repo/.dvc/tmp/exps/standalone/tmpab12"
+    copy.mkdir(parents=True)
+    monkeypatch.chdir(copy)
+    assert default_params().data_mirror == tmp_path / "repo/../shared/data"
+    assert default_params(["base.data_mirror=/abs/mirror"]).data_mirror == Path("/abs/mirror")
+    monkeypatch.chdir(tmp_path)
+    assert default_params().data_mirror == Path("../shared/data")

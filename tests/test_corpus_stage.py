@@ -69,3 +69,49 @@ def test_missing_exclusion_list_fails_naming_url_and_mirror_path(repo):
     assert "http://127.0.0.1:9/pubmedqa" in str(e.value)
     assert "mirror/pubmedqa/test_ground_truth.json (not found)" in str(e.value)
     assert not Path("data/build_corpus/passages.jsonl").exists()
+
+
+def test_an_empty_mirror_file_is_a_warning_listed_in_metrics(repo, caplog):
+    """It used to give one INFO line, and the source vanished from per_source."""
+    (repo / "mirror/corpus/pubmed_abstracts.jsonl").write_text("")
+    with caplog.at_level("WARNING", logger="selfspec.stages.build_corpus"):
+        build_corpus.main(load_params("params.yaml"))
+    stats = read_json("metrics/build_corpus.json")
+    assert stats["empty_sources"] == ["pubmed_abstracts"] and stats["skipped_sources"] == []
+    assert stats["per_source"]["pubmed_abstracts"] == {"documents": 0, "passages": 0}
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == [
+        f"source pubmed_abstracts: no documents in {Path('mirror/corpus/pubmed_abstracts.jsonl')}"
+    ]
+
+
+def test_metrics_and_data_external_record_the_sha256_of_each_file_read(repo):
+    from selfspec.io import sha256_file
+
+    build_corpus.main(load_params("params.yaml"))
+    inputs = read_json("metrics/build_corpus.json")["inputs"]
+    assert inputs == read_json("data/external/build_corpus/inputs.json")
+    assert sorted(inputs) == ["exclude_pmids.0", "hpo", "pubmed_abstracts", "pubmedqa"]
+    assert inputs["pubmedqa"] == {
+        "origin": "mirror", "mirror_path": "pubmedqa/ori_pqal.json", "link": "pubmedqa.json",
+        "url": "https://raw.githubusercontent.com/pubmedqa/pubmedqa/master/data/ori_pqal.json",
+        "sha256": sha256_file(repo / "mirror/pubmedqa/ori_pqal.json"),
+        "bytes": (repo / "mirror/pubmedqa/ori_pqal.json").stat().st_size,
+    }  # fmt: skip
+    assert inputs["hpo"]["origin"] == "local" and inputs["hpo"]["sha256"] == sha256_file(
+        repo / "corpora/mini_hp.obo"
+    )
+    assert Path("data/external/build_corpus/pubmedqa.json").resolve() == (
+        repo / "mirror/pubmedqa/ori_pqal.json"
+    )
+
+
+def test_a_skipped_source_is_listed_unavailable_without_a_link(repo):
+    """A dangling link would make `dvc status` fail: an unreadable source gets its reason only."""
+    (repo / "mirror/corpus/pubmed_abstracts.jsonl").unlink()
+    build_corpus.main(load_params("params.yaml"))
+    entry = read_json("data/external/build_corpus/inputs.json")["pubmed_abstracts"]
+    assert entry["origin"] is None and "pubmed_abstracts.jsonl (not found)" in entry["unavailable"]
+    assert sorted(p.name for p in Path("data/external/build_corpus").iterdir()) == [
+        "exclude_pmids.0.json", "hpo.obo", "inputs.json", "pubmedqa.json"
+    ]  # fmt: skip

@@ -146,9 +146,9 @@ def _mlflow_training_run(tmp: Path, monkeypatch) -> dict:
 def test_stages_compare_log_to_mlflow_and_gate_both_ways(
     in_tmp_repo, tiny_model_dir, adapter_dir, monkeypatch
 ):
+    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from mlflow import MlflowClient
     from selfspec.stages import evaluate, evaluate_base
 
     tasks = "evaluate.tasks=[pubmedqa,medmcqa_cloze,medqa_4options]"

@@ -110,13 +110,13 @@ def test_truncated_records_are_trimmed_dropped_or_kept_as_asked():
 
 
 def test_main_reads_eval_questions_and_writes_records_and_metrics(in_tmp_repo):
-    from selfspec.config import load_params
+    from selfspec.config import default_params
 
     Path("data/gen_responses").mkdir(parents=True)
     Path("data/gen_responses/responses.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
     Path("data/prepare_evals").mkdir(parents=True)
     shutil.copy(FIXTURES / "evals.jsonl", "data/prepare_evals/evals.jsonl")
-    filter_records.main(load_params("missing.yaml", ["filter_records.max_output_words=25"]))
+    filter_records.main(default_params(["filter_records.max_output_words=25"]))
     kept = [json.loads(line) for line in Path("data/filter_records/records.jsonl").read_text().splitlines()]
     metrics = json.loads(Path("metrics/filter_records.json").read_text())
     assert [r["id"] for r in kept] == ["ok"] and metrics["dropped"]["contaminated"] == 1

@@ -100,7 +100,7 @@ def test_a_4xx_fails_at_once_with_the_servers_message(server):
 
 
 def test_gen_responses_runs_on_the_server_from_the_environment(server, in_tmp_repo, monkeypatch):
-    from selfspec.config import load_params
+    from selfspec.config import default_params
     from selfspec.stages import gen_responses
 
     monkeypatch.setenv("SELFSPEC_OPENAI_BASE_URL", url(server))
@@ -110,7 +110,7 @@ def test_gen_responses_runs_on_the_server_from_the_environment(server, in_tmp_re
     record = {"id": "ins-1", "instruction": "What causes gout?", "input": "", "needs_input": False}
     Path("data/gen_inputs/inputs.jsonl").write_text(json.dumps({**record, "seed_ids": ["g2"]}) + "\n")
     overrides = ["generation.backend=openai", "gen_responses.retrieval=false"]
-    gen_responses.main(load_params("none.yaml", overrides))
+    gen_responses.main(default_params(overrides))
     out = json.loads(Path("data/gen_responses/responses.jsonl").read_text())
     assert out["output"].startswith("answer to [") and out["passages"] == []
     metrics = json.loads(Path("metrics/gen_responses.json").read_text())

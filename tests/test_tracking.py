@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from selfspec import tracking
-from selfspec.config import load_params
+from selfspec.config import default_params
 from selfspec.errors import BackendError, Interrupted, SelfspecError
 
 DVC_YAML = """stages:
@@ -59,7 +59,7 @@ def project(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def params(tmp_path):
-    return load_params(tmp_path / "none.yaml")
+    return default_params()
 
 
 def test_default_store_is_sqlite_inside_the_repo_root_even_from_a_subfolder(project):
@@ -88,12 +88,10 @@ def test_credentials_are_removed_from_a_uri():
 
 
 def test_experiment_and_model_names_default_to_the_domain(tmp_path):
-    params = load_params(tmp_path / "none.yaml", ["base.domain=cardiology"])
+    params = default_params(["base.domain=cardiology"])
     assert tracking.experiment_name(params) == "selfspec-cardiology"
     assert tracking.registered_model_name(params) == "cardiology-expert"
-    named = load_params(
-        tmp_path / "none.yaml", ["tracking.experiment=sweep", "tracking.registered_model=cardio"]
-    )
+    named = default_params(["tracking.experiment=sweep", "tracking.registered_model=cardio"])
     assert (tracking.experiment_name(named), tracking.registered_model_name(named)) == ("sweep", "cardio")
 
 

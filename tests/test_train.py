@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from selfspec.config import load_params
+from selfspec.config import default_params
 from selfspec.errors import ConfigError, DataError, StageError
 from selfspec.io import read_jsonl
 from selfspec.training.data import (
@@ -97,7 +97,7 @@ def test_empty_dataset_fails_before_any_model_is_loaded(tmp_path):
     from selfspec.stages.train import run
 
     with pytest.raises(StageError, match=r"\[train\] records: no training records \(empty dataset\)"):
-        run([], load_params(tmp_path / "none.yaml"), base_dir=tmp_path / "no-such-model")
+        run([], default_params(), base_dir=tmp_path / "no-such-model")
 
 
 def test_a_record_without_output_names_its_line_and_field(records):
@@ -121,7 +121,7 @@ def test_bad_train_params_fail_at_load_time(tmp_path, override, message):
     with pytest.raises(
         ConfigError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")
     ):
-        load_params(tmp_path / "none.yaml", [override])
+        default_params([override])
 
 
 def test_unknown_target_module_lists_the_models_linear_layers():
@@ -145,16 +145,14 @@ def test_unknown_target_module_lists_the_models_linear_layers():
 
 
 def test_more_than_one_process_relaunches_the_stage_under_accelerate(tmp_path, monkeypatch):
-    from selfspec.config import load_params
+    from selfspec.config import default_params
     from selfspec.errors import StageError
     from selfspec.stages.train import launch_command
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    assert launch_command(load_params(tmp_path / "none.yaml"), ["train"]) is None
+    assert launch_command(default_params(), ["train"]) is None
     config = REPO / "configs/accelerate/multi_gpu.yaml"
-    params = load_params(
-        tmp_path / "none.yaml", ["train.num_processes=4", f"train.accelerate_config={config}"]
-    )
+    params = default_params(["train.num_processes=4", f"train.accelerate_config={config}"])
     cmd = launch_command(params, ["train", "-S", "train.lora_r=4"])
     assert cmd[1:4] == ["-m", "accelerate.commands.launch", "--config_file"]
     assert cmd[cmd.index("--num_processes") + 1] == "4"
@@ -162,9 +160,7 @@ def test_more_than_one_process_relaunches_the_stage_under_accelerate(tmp_path, m
     monkeypatch.setenv("WORLD_SIZE", "4")  # inside a launched worker: train, do not launch again
     assert launch_command(params, ["train"]) is None
     monkeypatch.delenv("WORLD_SIZE")
-    missing = load_params(
-        tmp_path / "none.yaml", ["train.num_processes=2", "train.accelerate_config=nope.yaml"]
-    )
+    missing = default_params(["train.num_processes=2", "train.accelerate_config=nope.yaml"])
     with pytest.raises(StageError, match="accelerate_config: nope.yaml not found"):
         launch_command(missing, ["train"])
     help_text = subprocess.run([*cmd[:3], "--help"], capture_output=True, text=True, check=True).stdout
@@ -185,4 +181,4 @@ def test_more_than_one_process_relaunches_the_stage_under_accelerate(tmp_path, m
 def test_max_steps_caps_the_epochs_instead_of_replacing_them(tmp_path, overrides, n, world, steps):
     from selfspec.training.loop import planned_steps
 
-    assert planned_steps(load_params(tmp_path / "none.yaml", overrides).train, n, world) == steps
+    assert planned_steps(default_params(overrides).train, n, world) == steps

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from selfspec.config import load_params
+from selfspec.config import default_params
 from selfspec.errors import ConfigError
 from selfspec.io import read_jsonl
 from tests.conftest import REPO
@@ -24,7 +24,7 @@ OVERRIDES = [
 
 @pytest.fixture(scope="module")
 def params(tmp_path_factory):
-    return load_params(tmp_path_factory.mktemp("p") / "none.yaml", OVERRIDES)
+    return default_params(OVERRIDES)
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,7 @@ def test_a_bad_target_module_fails_before_training_and_a_valid_config_gets_there
         raise AssertionError("training started")
 
     monkeypatch.setattr(loop, "train", no_training)  # proves the error comes first
-    params = load_params(tmp_path / "none.yaml", [override])
+    params = default_params([override])
     if message is None:
         with pytest.raises(AssertionError, match="training started"):
             stage.run(read_jsonl(RECORDS), params, tiny_model_dir)

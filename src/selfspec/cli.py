@@ -79,11 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    from selfspec.config import load_params
+    from selfspec.config import load_params, stage_sections
     from selfspec.errors import SelfspecError
 
     try:
-        params = load_params(args.params, args.overrides)
+        needed = stage_sections(args.command) if args.command in STAGES else ()
+        params = load_params(args.params, args.overrides, needed)
         if args.command in STAGES:
             importlib.import_module(f"selfspec.stages.{args.command}").main(params)
             return 0

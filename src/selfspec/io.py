@@ -23,7 +23,8 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DataError(path, lineno, f"invalid JSON ({e.msg} at column {e.colno})") from None
+                # e.msg may end in "at" ("Unterminated string starting at"): put the column first
+                raise DataError(path, lineno, f"invalid JSON (column {e.colno}: {e.msg})") from None
             if not isinstance(record, dict):
                 raise DataError(path, lineno, f"expected a JSON object, got {type(record).__name__}")
             yield lineno, record

@@ -271,7 +271,22 @@ def run_tags(params, stage: str = "train") -> dict[str, str]:
         if value := os.environ.get(env):
             tags[tag] = value
     tags.update({f"dvc.md5.{dep}": md5 for dep, md5 in dvc_dep_hashes(stage, root).items()})
+    tags.update({f"input.sha256.{key}": sha for key, sha in input_hashes(root).items()})
     return tags
+
+
+def input_hashes(root: Path) -> dict[str, str]:
+    """``{"<stage>.<input>": sha256}`` of the files read from the data mirror or a URL, as recorded by
+    ``selfspec.sources.record_inputs`` in ``data/external/<stage>/inputs.json`` (read here without
+    importing it: a tracked stage should not depend on the fetching code)."""
+    import json
+
+    out: dict[str, str] = {}
+    for path in sorted((root / "data/external").glob("*/inputs.json")):
+        for key, entry in json.loads(path.read_text()).items():
+            if entry.get("sha256"):
+                out[f"{path.parent.name}.{key}"] = entry["sha256"]
+    return out
 
 
 def read_registry(path: str | os.PathLike = REGISTRY_FILE) -> dict[str, Any]:

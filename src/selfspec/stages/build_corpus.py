@@ -3,7 +3,8 @@
 ``run`` is the core: documents in, passages + stats out (normalise, drop excluded PMIDs and repeated
 documents, split into bounded overlapping passages, drop empty / non-text / too-short / duplicate
 passages, counting each reason). ``main`` reads the sources named by the yaml (mirror or URL) and
-writes the passage file and ``metrics/build_corpus.json``.
+writes the passage file, ``metrics/build_corpus.json`` and ``data/external/build_corpus/`` (a link to
+each file read, with its sha256: how DVC sees a changed mirror file, see corpora/README.md).
 
 Never in the corpus: any document whose PMID is listed by the yaml's ``exclude_pmids`` files
 (PubMedQA's 500 test questions), so retrieval cannot leak evaluation answers into training data.
@@ -101,34 +102,42 @@ def corpus_path(params) -> Path:
     return Path(params.base.corpora_dir) / f"{params.base.domain}.yaml"
 
 
-def load_documents(spec, mirror: Path | None, skipped: list[str]) -> Iterator[dict[str, Any]]:
-    """Every source's documents in yaml order; an unavailable ``if_missing: skip`` source is reported."""
-    from selfspec.corpus.sources import read_source
+def load_documents(spec, mirror: Path | None, report: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every source's documents in yaml order. Fills ``report``: ``inputs`` (the file each source read),
+    ``skipped`` (unavailable ``if_missing: skip`` sources) and ``empty`` (sources with no documents)."""
+    from selfspec.corpus.sources import read_source, source_input
 
     for src in spec.sources:
         try:
-            docs = list(read_source(src, spec.base_dir, mirror))
+            found = source_input(src, spec.base_dir, mirror)
+            docs = list(read_source(src, spec.base_dir, mirror, found))
         except SourceUnavailableError as e:
             if src.if_missing != "skip":
                 raise
             log.warning("source %s skipped (if_missing: skip): %s", src.name, e)
-            skipped.append(src.name)
+            report["skipped"][src.name] = str(e)
             continue
+        if found is not None:
+            report["inputs"][src.name] = found
+        if not docs:  # e.g. an empty mirror file: the corpus silently loses a whole source otherwise
+            log.warning("source %s: no documents in %s", src.name, found.path if found else src.options)
+            report["empty"].append(src.name)
         log.info("source %s: %d documents", src.name, len(docs))
         yield from docs
 
 
-def load_exclusions(spec, mirror: Path | None) -> frozenset[str]:
+def load_exclusions(spec, mirror: Path | None, inputs: dict[str, Any]) -> frozenset[str]:
     """PMIDs from the yaml's ``exclude_pmids`` files (a JSON object's keys or a JSON list). Never skipped."""
-    from selfspec.corpus.sources import locate
+    from selfspec.corpus.sources import locate_input
     from selfspec.io import read_json
 
     pmids: set[str] = set()
-    for ref in spec.exclude_pmids:
-        path = locate(ref, spec.base_dir, mirror)
-        data = read_json(path)
+    for i, ref in enumerate(spec.exclude_pmids):
+        found = locate_input(ref, spec.base_dir, mirror)
+        inputs[f"exclude_pmids.{i}"] = found
+        data = read_json(found.path)
         if not isinstance(data, (dict, list)):
-            raise DataError(path, None, "expected a JSON object keyed by PMID or a list of PMIDs")
+            raise DataError(found.path, None, "expected a JSON object keyed by PMID or a list of PMIDs")
         pmids.update(str(k) for k in data)
     return frozenset(pmids)
 
@@ -137,15 +146,19 @@ def main(params) -> None:
     from selfspec.corpus.spec import load_spec
     from selfspec.io import write_json, write_jsonl
     from selfspec.runtime import data_dir, metrics_path
+    from selfspec.sources import record_inputs
 
     spec = load_spec(corpus_path(params))
     mirror = params.data_mirror
-    exclusions = load_exclusions(spec, mirror)
-    skipped: list[str] = []
-    passages, stats = run(load_documents(spec, mirror, skipped), params.build_corpus, exclusions)
+    report: dict[str, Any] = {"inputs": {}, "skipped": {}, "empty": []}
+    exclusions = load_exclusions(spec, mirror, report["inputs"])
+    passages, stats = run(load_documents(spec, mirror, report), params.build_corpus, exclusions)
     if not passages:
         raise StageError(STAGE, f"{spec.path}: no passages survived (dropped: {stats['dropped']})")
-    stats["skipped_sources"] = skipped
+    for name in report["empty"]:  # listed with zeros rather than missing from per_source
+        stats["per_source"].setdefault(name, {"documents": 0, "passages": 0})
+    stats.update(skipped_sources=list(report["skipped"]), empty_sources=report["empty"])
+    stats["inputs"] = record_inputs(STAGE, report["inputs"], report["skipped"])
     write_jsonl(data_dir(STAGE) / PASSAGES, passages)
     write_json(metrics_path(STAGE), stats)
     log.info("%d passages, %d tokens; dropped %s", stats["passages"], stats["tokens"], stats["dropped"])

@@ -112,9 +112,29 @@ def main(params) -> None:
     sources = load_sources(pp.sources)
     if unknown := [n for n in pp.datasets if n not in sources]:
         raise StageError(STAGE, f"prepare_evals.datasets: {unknown} not in {pp.sources} ({sorted(sources)})")
-    prepared = run(fetch_all(sources, pp.datasets, params.data_mirror), sources, params)
+    raw = fetch_all(sources, pp.datasets, params.data_mirror)
+    prepared = run(raw, sources, params)
     write_outputs(prepared, data_dir(STAGE))
+    record_external(raw, sources)
     for name, entry in prepared.manifest["datasets"].items():
         log.info(
             "[%s] %s: %s %s", STAGE, name, entry["status"], entry.get("counts", "(reason in the manifest)")
         )
+
+
+def record_external(raw: dict[str, Any], sources: dict[str, Any]) -> None:
+    """``data/external/prepare_evals/``: a link to each file read (DVC watches its bytes) and
+    ``metrics/prepare_evals.json`` with their sha256; HF datasets are no files and are not linked."""
+    from selfspec.io import write_json
+    from selfspec.runtime import metrics_path
+    from selfspec.sources import Input, record_inputs
+
+    found, missing = {}, {n: str(e) for n, e in raw.items() if isinstance(e, SourceUnavailableError)}
+    for name, got in raw.items():
+        for key, i in ({} if name in missing else got.inputs).items():
+            if i.get("path"):
+                remote = sources[name].files[key]
+                found[f"{name}.{key}"] = Input(Path(i["path"]), i["origin"], remote.url, remote.mirror_path)
+    inputs = record_inputs(STAGE, found, missing)
+    write_json(metrics_path(STAGE), {"prepared": len(raw) - len(missing), "unavailable": len(missing),
+                                     "inputs": inputs})  # fmt: skip

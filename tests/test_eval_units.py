@@ -1,4 +1,5 @@
-"""Pure logic of the evaluate stages: metric names, comparison, gate, task plan, config check, chart."""
+"""Pure logic of the evaluate stages: metric names, MLflow keys, task plan, limits, config check, chart
+(the paired statistics and the gate: tests/test_eval_paired.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from selfspec.errors import StageError
-from selfspec.evaluation.compare import chart, compare, gate
+from selfspec.evaluation.compare import chart
 from selfspec.evaluation.harness import flat_metrics, metric_name
 from selfspec.evaluation.publish import mlflow_metrics
 from selfspec.evaluation.stage import check_same_config
@@ -48,43 +49,17 @@ def test_flat_metrics_keep_values_stderrs_and_counts_and_drop_na():
     assert flat["mmlu_medical"]["n"] == 30  # a group counts its members
 
 
-def _cmp(base: float, spec: float):
-    b = {"pubmedqa": {"acc_norm": base, "acc_norm_stderr": 0.02, "n": 100}}
-    s = {"pubmedqa": {"acc_norm": spec, "acc_norm_stderr": 0.03, "n": 100}}
-    return compare(b, s)
-
-
-def test_comparison_has_both_scores_delta_and_stderrs():
-    row = _cmp(0.5, 0.56)["pubmedqa"]["acc_norm"]
-    assert row == {"base": 0.5, "specialized": 0.56, "delta": pytest.approx(0.06), "base_stderr": 0.02,
-                   "specialized_stderr": 0.03}  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("base", "spec", "margin", "promoted"),
-    [(0.50, 0.56, 0.01, True), (0.50, 0.505, 0.01, False), (0.50, 0.45, 0.0, False), (0.50, 0.50, 0.0, True),
-     (0.50, 0.48, -0.05, True), (0.60, 0.50, 0.01, False)],
-)  # fmt: skip
-def test_gate_promotes_only_when_delta_reaches_the_margin(base, spec, margin, promoted):
-    decision = gate(_cmp(base, spec), "pubmedqa", "acc_norm", margin)
-    assert decision["promoted"] is promoted
-    assert decision["delta"] == pytest.approx(spec - base)
-    assert decision["primary"] == "pubmedqa/acc_norm" and decision["margin"] == margin
-
-
-def test_gate_on_a_skipped_task_does_not_promote_and_says_why():
-    decision = gate(_cmp(0.1, 0.9), "medmcqa", "acc", 0.0)
-    assert decision["promoted"] is False and "not evaluated" in decision["reason"]
-
-
 def test_mlflow_metric_keys_are_valid_and_complete():
-    cmp = {"mmlu_medical_cloze": {"acc_norm": {"base": 0.3, "specialized": 0.35, "delta": 0.05,
-                                               "base_stderr": 0.01, "specialized_stderr": None}}}  # fmt: skip
-    metrics = mlflow_metrics(cmp, {"promoted": True, "delta": 0.05})
+    row = {"base": 0.3, "specialized": 0.35, "delta": 0.05, "ci_low": -0.01, "ci_high": 0.11, "p_value": 0.2,
+           "n": 100, "better": 9, "worse": 4, "base_stderr": 0.01, "specialized_stderr": None}  # fmt: skip
+    decision = {"promoted": True, "delta": 0.05, "ci_low": -0.01, "ci_high": 0.11, "reason": "..."}
+    metrics = mlflow_metrics({"mmlu_medical_cloze": {"acc_norm": row}}, decision)
+    key = "eval/mmlu_medical_cloze/acc_norm"
     assert metrics == {
-        "eval/mmlu_medical_cloze/acc_norm/base": 0.3, "eval/mmlu_medical_cloze/acc_norm/specialized": 0.35,
-        "eval/mmlu_medical_cloze/acc_norm/delta": 0.05, "eval/mmlu_medical_cloze/acc_norm/base_stderr": 0.01,
-        "eval/gate/promoted": 1.0, "eval/gate/delta": 0.05,
+        f"{key}/base": 0.3, f"{key}/specialized": 0.35, f"{key}/delta": 0.05, f"{key}/ci_low": -0.01,
+        f"{key}/ci_high": 0.11, f"{key}/p_value": 0.2, f"{key}/n": 100.0, f"{key}/base_stderr": 0.01,
+        "eval/gate/promoted": 1.0, "eval/gate/delta": 0.05, "eval/gate/ci_low": -0.01,
+        "eval/gate/ci_high": 0.11,
     }  # fmt: skip
     assert all(MLFLOW_KEY.match(k) for k in metrics)
 
@@ -96,9 +71,55 @@ def test_base_run_with_other_settings_is_refused():
         check_same_config(base, {"tasks": ["pubmedqa"], "limit": 50, "dtype": "bfloat16"}, "evaluate")
 
 
-def test_chart_is_a_png(tmp_path):
-    path = chart(_cmp(0.5, 0.56), tmp_path / "c.png")
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_chart_is_a_forest_plot_png_with_one_row_per_task_metric(tmp_path):
+    from PIL import Image
+
+    def row(delta, low, high):
+        return {"base": 0.5, "specialized": 0.5 + delta, "delta": delta, "ci_low": low, "ci_high": high}
+
+    few = {"pubmedqa": {"acc": row(0.02, -0.01, 0.05)}}
+    many = {**few, "biomed_gen": {"pooled": row(0.03, 0.01, 0.05)}, "ner": {"f1": row(-0.1, -0.2, -0.01)}}
+    small, large = (
+        chart(few, tmp_path / "a.png"),
+        chart(many, tmp_path / "b.png", primary="biomed_gen/pooled"),
+    )
+    assert large.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (w1, h1), (w2, h2) = Image.open(small).size, Image.open(large).size
+    assert w1 == w2 and h2 > h1  # rows stack vertically
+    with pytest.raises(ValueError, match="comparison is empty"):
+        chart({}, tmp_path / "c.png")
+
+
+def test_limit_is_an_int_null_or_a_per_task_mapping_and_anything_else_is_refused(tmp_path):
+    from selfspec.config import load_params
+    from selfspec.errors import ConfigError
+
+    params = Path(__file__).parents[1] / "params.yaml"
+    assert load_params(params).evaluate.limit == {"default": 300, "pubmedqa": 500}
+    assert load_params(params, ["evaluate.limit=40"]).evaluate.limit == 40
+    assert load_params(params, ["evaluate.limit=null"]).evaluate.limit is None
+    assert load_params(params, ["evaluate.limit.pubmedqa=null"]).evaluate.limit == {
+        "default": 300,
+        "pubmedqa": None,
+    }
+    with pytest.raises(
+        ConfigError, match=r"params.yaml: evaluate.limit.pubmedqa: expected a positive int or null, got 0"
+    ):
+        load_params(params, ["evaluate.limit.pubmedqa=0"])
+    with pytest.raises(ConfigError, match=r"evaluate.limit: expected a positive int, null .* got 'all'"):
+        load_params(params, ["evaluate.limit=all"])
+    with pytest.raises(ConfigError, match=r"evaluate.limit: expected .* got -5"):
+        load_params(params, ["evaluate.limit=-5"])
+
+
+def test_a_per_task_limit_naming_no_known_task_is_refused():
+    from selfspec.evaluation.tasks import check_limit_keys
+
+    index = {"pubmedqa": object(), "mmlu_medical": object()}
+    check_limit_keys(index, {"default": 3, "pubmedqa": 5, "mmlu_medical": None}, "evaluate_base")
+    check_limit_keys(index, 7, "evaluate_base")
+    with pytest.raises(StageError, match=r"evaluate.limit: \['pubmedq'\] are not tasks or groups"):
+        check_limit_keys(index, {"pubmedq": 5}, "evaluate_base")
 
 
 # --- task plan -------------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """Stage ``evaluate``: base + trained adapter (merged) on the same suite as ``evaluate_base``; the
 comparison, its chart, MLflow logging into the training run and the promotion gate.
 
-``run`` is the core (model and base metrics in; lm-eval output, comparison and gate decision out).
-``main`` checks that data/evaluate_base used the same settings, evaluates, writes data/evaluate/
-(run.json, results/, samples/, comparison.png) and metrics/evaluate.json, logs to MLflow and sets
-alias ``champion`` when the gate passes.
+``run`` is the core (model, the base run and its per-sample scores in; lm-eval output, the paired
+comparison and the gate decision out). ``main`` checks that data/evaluate_base used the same
+settings, evaluates, writes data/evaluate/ (run.json, results/, samples/, comparison.png,
+comparison.json) and metrics/evaluate.json, logs to MLflow and sets alias ``champion`` when the
+interval's lower bound on the primary task or group reaches the margin.
 """
 
 from __future__ import annotations
@@ -31,14 +32,31 @@ class EvaluateResult:
     decision: dict[str, Any]
 
 
-def run(model, tokenizer, tasks, task_manager, params, device: str, base_metrics) -> EvaluateResult:
-    from selfspec.evaluation.compare import compare, gate
+def run(model, tokenizer, tasks, task_manager, params, device: str, base_run, base_samples, suite=None):
+    """Evaluate the specialized model, pair its per-sample scores with the base model's, gate."""
+    from selfspec.evaluation.compare import add_stderrs, check_reproduces, compare, gate
+    from selfspec.evaluation.stage import jsonable
+    from selfspec.evaluation.tasks import load_suite
     from selfspec.stages import evaluate_base
 
-    output = evaluate_base.run(model, tokenizer, tasks, task_manager, params, device)
-    comparison = compare(base_metrics, output.metrics)
     ep = params.evaluate
-    return EvaluateResult(output, comparison, gate(comparison, ep.primary_task, ep.primary_metric, ep.margin))
+    suite = suite or load_suite(task_manager, tasks)
+    output = evaluate_base.run(model, tokenizer, tasks, task_manager, params, device, suite)
+    comparison = compare(base_samples, jsonable(output.samples), suite, seed=params.base.seed,
+                         n_boot=ep.n_boot, confidence=ep.confidence)  # fmt: skip
+    check_reproduces(comparison, base_run["metrics"], output.metrics)
+    add_stderrs(comparison, base_run["metrics"], output.metrics)
+    decision = gate(comparison, ep.primary_task, ep.primary_metric, ep.margin, ep.confidence)
+    return EvaluateResult(output, comparison, decision)
+
+
+def check_primary(ep, suite, skipped: dict[str, str]) -> None:
+    """The gate's task is evaluated (or skipped for missing data, which the decision then says):
+    a name outside the suite would only fail after the whole evaluation."""
+    known = set(suite.tasks) | set(suite.groups) | set(skipped)
+    if ep.primary_task not in known:
+        raise StageError(STAGE, f"evaluate.primary_task {ep.primary_task!r} is not in evaluate.tasks "
+                         f"nor a member of one (known: {sorted(known)})")  # fmt: skip
 
 
 def check_inputs(base_dir: Path) -> None:
@@ -55,6 +73,7 @@ def main(params) -> None:
     from selfspec.evaluation.compare import chart
     from selfspec.evaluation.harness import load_model
     from selfspec.evaluation.publish import log_to_training_run
+    from selfspec.evaluation.tasks import load_suite
     from selfspec.io import read_json, write_json
     from selfspec.runtime import data_dir, metrics_path, model_dir, resolve_device, resolve_dtype
 
@@ -68,12 +87,16 @@ def main(params) -> None:
     config = stage.run_config(params, plan, dtype, device)
     base_run = read_json(BASE_RUN)
     stage.check_same_config(base_run, config, STAGE)  # before the (slow) evaluation
+    suite = load_suite(tm, plan.run)
+    check_primary(params.evaluate, suite, plan.skipped)
+    base_samples = stage.read_samples(BASE_RUN.parent, suite.tasks, STAGE)
     model, tokenizer = load_model(base_dir, dtype, device, adapter_dir=ADAPTER)
-    result = run(model, tokenizer, plan.run, tm, params, device, base_run["metrics"])
+    result = run(model, tokenizer, plan.run, tm, params, device, base_run, base_samples, suite)
     out = data_dir(STAGE)
     timing = stage.write_outputs(out, config, result.output, {"comparison": result.comparison})
     # no version in the title: data/evaluate depends only on params + seed (the version is in MLflow)
-    png = chart(result.comparison, out / "comparison.png", registry["model_name"])
+    title = f"{registry['model_name']}: specialized - base, {params.evaluate.confidence:.0%} paired bootstrap"
+    png = chart(result.comparison, out / "comparison.png", title, primary=result.decision["primary"])
     write_json(out / "comparison.json", {**result.comparison, "gate": result.decision})
     tags = {"eval.tasks": ",".join(plan.run), "eval.skipped": ",".join(sorted(plan.skipped)) or "-",
             "eval.limit": params.evaluate.limit, "eval.num_fewshot": params.evaluate.num_fewshot,

@@ -104,8 +104,11 @@ def gate(comparison: Comparison, task: str, metric: str, margin: float, confiden
     return decision
 
 
-def chart(comparison: Comparison, path: Path, title: str = "specialized - base", primary: str = "") -> Path:
-    """A forest plot: each task/metric's paired delta (point) and interval (bar) around zero."""
+def chart(
+    comparison: Comparison, path: Path, title: str = "specialized - base", primary: str = "", margin=None
+) -> Path:
+    """A forest plot: each task/metric's paired delta (point) and interval (bar) around zero; blue:
+    the interval is above zero, red: below, grey: it contains zero. ★ marks the gate's row."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -123,6 +126,11 @@ def chart(comparison: Comparison, path: Path, title: str = "specialized - base",
         ax.annotate(f"{v['base']:.3f} → {v['specialized']:.3f}", (1.0, y), xycoords=("axes fraction", "data"),
                     xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)  # fmt: skip
     ax.axvline(0.0, color="black", lw=0.8)
+    if margin is not None and margin != 0.0:
+        ax.axvline(margin, color="#b07d2f", lw=0.8, ls="--", label=f"gate margin {margin:+.3f}")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.annotate("base → specialized", (1.0, 1.0), xycoords="axes fraction", xytext=(6, 4),
+                textcoords="offset points", fontsize=8, style="italic")  # fmt: skip
     marks = [label + (" ★" if label.replace(" / ", "/") == primary else "") for label, _ in rows]
     ax.set_yticks(range(len(rows)), marks, fontsize=8)
     ax.set_xlabel("delta, specialized - base (point: paired mean difference; bar: bootstrap interval)")

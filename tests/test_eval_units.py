@@ -168,3 +168,37 @@ def test_an_extra_suite_plugs_in_through_include_path_alone(in_tmp_repo):
     Path("data/mine").mkdir(parents=True)
     Path("data/mine/q.jsonl").write_text('{"question": "Q?"}\n')
     assert plan_tasks(index, ["my_task"], set(), "evaluate_base").run == ["my_task"]
+
+
+def test_a_gate_on_a_task_outside_the_suite_fails_before_the_evaluation():
+    from selfspec.config.evaluate import EvaluateParams
+    from selfspec.evaluation.tasks import GroupSpec, Suite, TaskSpec
+    from selfspec.stages.evaluate import check_primary
+
+    suite = Suite({"pubmedqa_gen": TaskSpec({}, "acc", 3)}, {"biomed_gen": GroupSpec(["pubmedqa_gen"], [])})
+    check_primary(EvaluateParams(primary_task="biomed_gen"), suite, {})
+    check_primary(EvaluateParams(primary_task="pubmedqa_gen"), suite, {})
+    check_primary(
+        EvaluateParams(primary_task="medmcqa"), suite, {"medmcqa": "data unavailable"}
+    )  # says so later
+    with pytest.raises(StageError, match=r"evaluate.primary_task 'biomed_ge' is not in evaluate.tasks"):
+        check_primary(EvaluateParams(primary_task="biomed_ge"), suite, {})
+
+
+def test_the_report_shows_each_rows_interval_and_p_value_and_the_gate_reason():
+    from selfspec.report.render import evaluation_rows
+
+    evaluation = {
+        "biomed_gen": {"pooled": {"base": 0.2, "specialized": 0.231, "delta": 0.031, "ci_low": 0.004,
+                                  "ci_high": 0.058, "p_value": None}},
+        "pubmedqa": {"acc": {"base": 0.5, "specialized": 0.4, "delta": -0.1, "ci_low": -0.2, "ci_high": -0.01,
+                             "p_value": 0.021484375}},
+        "gate": {"promoted": True, "reason": "biomed_gen/pooled: ..."},
+        "skipped": [], "timing": {"seconds": 1.0},
+    }  # fmt: skip
+    rows, gate = evaluation_rows(evaluation)
+    assert [(r["task"], r["interval"], r["p"]) for r in rows] == [
+        ("biomed_gen", "[+0.0040, +0.0580]", "-"),
+        ("pubmedqa", "[-0.2000, -0.0100]", "0.0215"),
+    ]
+    assert gate["reason"] == "biomed_gen/pooled: ..."

@@ -28,7 +28,8 @@ def run(model, tokenizer, tasks: list[str], task_manager, params, device: str, s
     suite = suite or load_suite(task_manager, tasks)
     samples = sample_indices(params.evaluate.limit, suite)
     set_seed(params.base.seed)
-    return evaluate(model, tokenizer, tasks, task_manager, params.evaluate, params.base.seed, device, samples)
+    ep, seed = params.evaluate, params.base.seed
+    return evaluate(model, tokenizer, tasks, task_manager, ep, seed, device, doc_indices=samples)
 
 
 def main(params) -> None:

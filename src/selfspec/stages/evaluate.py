@@ -36,12 +36,11 @@ class EvaluateResult:
 def run(model, tokenizer, tasks, task_manager, params, device: str, base_run, base_samples, suite=None):
     """Evaluate the specialized model, pair its per-sample scores with the base model's, gate."""
     from selfspec.evaluation.compare import add_stderrs, check_reproduces, compare, gate
-    from selfspec.evaluation.stage import jsonable
-    from selfspec.evaluation.tasks import load_suite
+    from selfspec.evaluation.stage import jsonable, load_suite
     from selfspec.stages import evaluate_base
 
     ep = params.evaluate
-    suite = suite or load_suite(task_manager, tasks)
+    suite = suite or load_suite(task_manager, tasks, params, tokenizer)
     output = evaluate_base.run(model, tokenizer, tasks, task_manager, params, device, suite)
     start = time.perf_counter()
     comparison = compare(base_samples, jsonable(output.samples), suite, seed=params.base.seed,
@@ -79,7 +78,6 @@ def main(params) -> None:
     from selfspec.evaluation.compare import chart
     from selfspec.evaluation.harness import load_model
     from selfspec.evaluation.publish import log_to_training_run
-    from selfspec.evaluation.tasks import load_suite
     from selfspec.io import read_json, write_json
     from selfspec.runtime import data_dir, metrics_path, model_dir, resolve_device, resolve_dtype
 
@@ -93,10 +91,10 @@ def main(params) -> None:
     config = stage.run_config(params, plan, dtype, device)
     base_run = read_json(BASE_RUN)
     stage.check_same_config(base_run, config, STAGE)  # before the (slow) evaluation
-    suite = load_suite(tm, plan.run)
-    check_primary(params.evaluate, suite, plan.skipped)
-    base_samples = stage.read_samples(BASE_RUN.parent, suite.tasks, STAGE)
     model, tokenizer = load_model(base_dir, dtype, device, adapter_dir=ADAPTER)
+    suite = stage.load_suite(tm, plan.run, params, tokenizer)
+    check_primary(params.evaluate, suite, plan.skipped)  # before the (slow) evaluation
+    base_samples = stage.read_samples(BASE_RUN.parent, suite.tasks, STAGE)
     result = run(model, tokenizer, plan.run, tm, params, device, base_run, base_samples, suite)
     out = data_dir(STAGE)
     timing = stage.write_outputs(out, config, result.output, {"comparison": result.comparison})

@@ -22,10 +22,11 @@ def run(model, tokenizer, tasks: list[str], task_manager, params, device: str, s
     """lm-eval ``tasks`` on ``model``: same seeds, shots, batch size and per-task limits as
     ``evaluate`` (``suite``: the loaded tasks, when the caller has them already)."""
     from selfspec.evaluation.harness import evaluate
-    from selfspec.evaluation.tasks import load_suite, sample_indices
+    from selfspec.evaluation.stage import load_suite
+    from selfspec.evaluation.tasks import sample_indices
     from selfspec.runtime import set_seed
 
-    suite = suite or load_suite(task_manager, tasks)
+    suite = suite or load_suite(task_manager, tasks, params, tokenizer)
     samples = sample_indices(params.evaluate.limit, suite)
     set_seed(params.base.seed)
     ep, seed = params.evaluate, params.base.seed

@@ -230,3 +230,9 @@ def test_limit_resolves_per_leaf_task_by_own_name_then_its_group_then_default():
     assert set(indices) == {"pubmedqa", "ner", "cm"}  # anat: all its documents (not in lm-eval's samples)
     assert indices["ner"] == list(range(300)) and indices["pubmedqa"] == list(range(500))
     assert sample_indices(1000, suite)["anat"] == list(range(135))  # never past the split's end
+
+
+def test_a_per_sample_metric_without_an_aggregation_is_an_error():
+    suite = suite_of(t=TaskSpec({"f1": micro_f1}, "f1", 20))
+    with pytest.raises(StageError, match="t: per-sample metric 'acc' has no aggregation"):
+        run({"t": samples(BIN_BASE)}, {"t": samples(BIN_SPEC)}, suite)

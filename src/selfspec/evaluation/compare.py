@@ -37,7 +37,10 @@ def compare(base_samples, spec_samples, suite, *, seed: int, n_boot: int, confid
         idx = boot_indices(len(paired.doc_ids), n_boot, rng_for(seed, task))
         out[task], reps[task] = {}, {}
         for label, (b, s) in paired.values.items():
-            r = replicates(b, s, spec.aggregation[paired.metric_of[label]], idx)
+            agg = spec.aggregation.get(paired.metric_of[label])
+            if agg is None:
+                raise StageError(STAGE, f"{task}: per-sample metric {label!r} has no aggregation in its task")
+            r = replicates(b, s, agg, idx)
             reps[task][label] = r
             out[task][label] = {**summarize_row(r, confidence), **sign_test(b, s)}
     for name, group in sorted(suite.groups.items()):

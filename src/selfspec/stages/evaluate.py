@@ -48,7 +48,7 @@ def run(model, tokenizer, tasks, task_manager, params, device: str, base_run, ba
     check_reproduces(comparison, base_run["metrics"], output.metrics)
     add_stderrs(comparison, base_run["metrics"], output.metrics)
     decision = gate(comparison, ep.primary_task, ep.primary_metric, ep.margin, ep.confidence)
-    # 2 x n_boot calls of each metric's aggregation: cheap for means, seconds for e.g. sklearn's macro-F1
+    # 2 x n_boot calls of each metric's aggregation (means are vectorized); the default suite: ~15 s
     log.info(
         "paired comparison (%d bootstrap replicates) took %.1f s", ep.n_boot, time.perf_counter() - start
     )

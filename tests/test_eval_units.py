@@ -202,3 +202,38 @@ def test_the_report_shows_each_rows_interval_and_p_value_and_the_gate_reason():
         ("pubmedqa", "[-0.2000, -0.0100]", "0.0215"),
     ]
     assert gate["reason"] == "biomed_gen/pooled: ..."
+
+
+def test_the_suite_holds_each_tasks_own_aggregation_primary_metric_and_size_and_its_groups(in_tmp_repo):
+    """Read from lm-eval's Task objects of the fixture extra suite (and a tag made of its tasks)."""
+    import shutil
+
+    from selfspec.evaluation.tasks import load_suite, resolve_limits, task_manager
+
+    shutil.copytree(Path(__file__).parent / "fixtures/evals/extra_suite", "my_evals")
+    for name in ("my_gen", "my_mc"):  # the same tasks under a tag, in a second folder
+        text = (
+            Path(f"my_evals/{name}.yaml").read_text().replace(f"task: {name}", f"task: {name}_t\ntag: my_tag")
+        )
+        Path("tagged").mkdir(exist_ok=True)
+        Path(f"tagged/{name}.yaml").write_text(text)
+    shutil.copy("my_evals/utils.py", "tagged/utils.py")
+    tm = task_manager(["my_evals", "tagged"])
+    suite = load_suite(tm, ["my_suite", "my_tag"])
+    gen, mc = suite.tasks["my_gen"], suite.tasks["my_mc"]
+    assert (gen.primary, gen.size, gen.aggregation["f1"].__name__) == ("f1", 8, "micro_f1")
+    assert gen.aggregation["f1"]([[1, 0, 1], [1, 2, 0]]) == pytest.approx(4 / 7)  # tp 2, fp 2, fn 1
+    assert (mc.primary, mc.size, mc.aggregation["acc"].__name__) == ("acc", 8, "mean")
+    assert (
+        suite.groups["my_suite"].members == ["my_gen", "my_mc"] and suite.groups["my_suite"].aggregate == []
+    )
+    assert suite.groups["my_tag"].members == ["my_gen_t", "my_mc_t"]
+    assert suite.parent == {
+        "my_gen": "my_suite",
+        "my_mc": "my_suite",
+        "my_gen_t": "my_tag",
+        "my_mc_t": "my_tag",
+    }
+    assert resolve_limits({"default": 3, "my_suite": 5, "my_mc_t": None}, suite) == {
+        "my_gen": 5, "my_mc": 5, "my_gen_t": 3, "my_mc_t": None,
+    }  # fmt: skip

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from selfspec.config._fields import knob
 
@@ -18,17 +19,43 @@ class EvaluateParams:
     tasks: list[str] = knob(factory=lambda: list(DEFAULT_TASKS), help="lm-eval task or group names")
     num_fewshot: int = knob(0, ge=0)
     batch_size: int = knob(8, gt=0)
-    # 0.4 s per PubMedQA question in bf16, ~1.1 s in fp32 (2 free cores): 150 keep both stages at
-    # ~2 min (bf16) to ~6 min (fp32) together (evals/README.md)
-    limit: int | None = knob(150, gt=0, help="first N examples per task; null: all")
-    log_samples: bool = knob(True, help="write per-example log-likelihoods under data/<stage>/samples/")
-    primary_task: str = knob("pubmedqa", help="the gate compares base and specialized on this task ...")
-    primary_metric: str = knob("acc_norm", help="... and metric")
-    # specialized - base >= margin promotes; negative: non-inferiority (at most |margin| worse)
-    margin: float = knob(0.01, ge=-1.0, le=1.0, help="promote (alias champion) when delta >= margin")
+    # an int (every task), null (all documents) or a mapping {task or group: int | null, default: ...}
+    # (PubMedQA's full test is 500; ~300 per generative task keeps the default run near 30 min)
+    limit: Any = knob(
+        factory=lambda: {"default": 300, "pubmedqa": 500},
+        help="first N documents per task: int, null (all) or {task: N, default: N}",
+    )
+    # the gate: the interval's lower bound on primary_task/primary_metric must reach the margin. A group
+    # (or tag) without lm-eval aggregation has metric `pooled`: the mean of its members' primary metrics
+    primary_task: str = knob("biomed_gen", help="task or group the gate reads")
+    primary_metric: str = knob("pooled", help="its metric (`pooled` for a group's pooled primary)")
+    # ci_low >= margin promotes; 0: better than base at the stated confidence; negative: non-inferiority
+    margin: float = knob(0.0, ge=-1.0, le=1.0, help="promote (alias champion) when ci_low >= margin")
+    n_boot: int = knob(1000, ge=100, le=100000, help="paired bootstrap replicates (seeded by base.seed)")
+    confidence: float = knob(0.95, gt=0.5, lt=1.0, help="coverage of the bootstrap interval")
 
     def check(self) -> None:
         if not self.tasks:
             raise ValueError("tasks: empty; name at least one lm-eval task")
         if not self.include_path:
             raise ValueError("include_path: empty; evals/tasks holds the suite's task YAMLs")
+        problem = limit_problem(self.limit)
+        if problem:
+            raise ValueError(f"limit{problem}")
+
+
+def limit_problem(limit: Any) -> str | None:
+    """What is wrong with an ``evaluate.limit`` value (``": ..."`` or ``".key: ..."``), or None."""
+    expected = "a positive int, null (all documents) or a mapping {task or group: positive int | null}"
+    if limit is None or _positive_int(limit):
+        return None
+    if not isinstance(limit, dict):
+        return f": expected {expected}, got {limit!r}"
+    for key, value in limit.items():
+        if value is not None and not _positive_int(value):
+            return f".{key}: expected a positive int or null, got {value!r}"
+    return None
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

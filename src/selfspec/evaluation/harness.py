@@ -38,16 +38,20 @@ def load_model(base_dir: str | Path, dtype, device: str, adapter_dir: str | Path
     return model.to(device).eval(), tokenizer
 
 
-def evaluate(model, tokenizer, tasks: list[str], task_manager, ep, seed: int, device: str) -> EvalOutput:
+def evaluate(
+    model, tokenizer, tasks, task_manager, ep, seed: int, device: str, doc_indices=None
+) -> EvalOutput:
+    """``doc_indices``: {task: document indices} (per-task limits; tasks not in it run in full)."""
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=ep.batch_size, device=device)
     start = time.perf_counter()
     out = simple_evaluate(
-        model=lm, tasks=tasks, task_manager=task_manager, num_fewshot=ep.num_fewshot, limit=ep.limit,
-        log_samples=ep.log_samples, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
-        fewshot_random_seed=seed, bootstrap_iters=1000,
+        model=lm, tasks=tasks, task_manager=task_manager, num_fewshot=ep.num_fewshot, samples=doc_indices,
+        limit=None if doc_indices is not None else ep.limit, log_samples=True,  # the paired stats read them
+        random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
+        bootstrap_iters=1000,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     samples = out.pop("samples", None) or {}

@@ -1,6 +1,7 @@
 """The comparison into the training run in MLflow, and the promotion gate on the registered version.
 
-Metrics are ``eval/<task>/<metric>/{base,specialized,delta,base_stderr,specialized_stderr}`` on the
+Metrics are ``eval/<task>/<metric>/{base,specialized,delta,ci_low,ci_high,p_value,n,base_stderr,
+specialized_stderr}`` (tasks and groups) and ``eval/gate/{promoted,delta,ci_low,ci_high}`` on the
 run named in ``models/train/registry.json``, so the MLflow UI compares training runs by their
 benchmark; the chart and metrics JSON are artifacts under ``evaluate/``. When the gate passes the
 version gets alias ``champion``; when it fails and this version held ``champion``, the alias goes.
@@ -20,7 +21,18 @@ from selfspec.errors import BackendError
 log = logging.getLogger(__name__)
 
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]")
-SIDES = ("base", "specialized", "delta", "base_stderr", "specialized_stderr")
+SIDES = (
+    "base",
+    "specialized",
+    "delta",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "n",
+    "base_stderr",
+    "specialized_stderr",
+)
+GATE_NUMBERS = ("delta", "ci_low", "ci_high")
 
 
 def metric_key(*parts: str) -> str:
@@ -37,8 +49,7 @@ def mlflow_metrics(comparison: dict[str, Any], decision: dict[str, Any]) -> dict
         if row.get(side) is not None
     }
     out["eval/gate/promoted"] = float(bool(decision["promoted"]))
-    if "delta" in decision:
-        out["eval/gate/delta"] = float(decision["delta"])
+    out.update({f"eval/gate/{k}": float(decision[k]) for k in GATE_NUMBERS if k in decision})
     return out
 
 
@@ -80,7 +91,7 @@ def apply_gate(client, registry: dict[str, Any], decision: dict[str, Any]) -> di
         if _alias_version(client, name, alias) == str(version):  # an earlier pass of this same version
             client.delete_registered_model_alias(name, alias)
         log.info("gate not passed (%s): %s version %s keeps its aliases", decision["reason"], name, version)
-    for key in ("promoted", "delta", "primary"):
+    for key in ("promoted", "primary", *GATE_NUMBERS):
         if key in decision:
             client.set_model_version_tag(name, str(version), f"gate.{key}", str(decision[key]))
     return decision

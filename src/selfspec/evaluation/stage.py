@@ -29,11 +29,44 @@ def unavailable_datasets(stage: str) -> set[str]:
 
 def plan(params, stage: str):
     """(TaskManager, Plan) for ``evaluate.tasks`` under ``evaluate.include_path``."""
-    from selfspec.evaluation.tasks import plan_tasks, task_manager
+    from selfspec.evaluation.tasks import check_limit_keys, plan_tasks, task_manager
 
     ep = params.evaluate
     tm = task_manager(ep.include_path)
+    check_limit_keys(tm.task_index, ep.limit, stage)
     return tm, plan_tasks(tm.task_index, ep.tasks, unavailable_datasets(stage), stage)
+
+
+def load_suite(task_manager, tasks: list[str], params, tokenizer):
+    """The lm-eval Task objects of ``tasks`` (aggregation functions, primary metrics, split sizes).
+    lm-eval renders a first prompt when it builds a task, so this runs with the same prompt settings
+    (``params``, ``tokenizer``) as the evaluation itself."""
+    from selfspec.evaluation.tasks import load_suite as load
+
+    return load(task_manager, tasks)
+
+
+def jsonable(samples: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """The per-sample log as it reads back from samples/*.jsonl (tuples as lists, numpy as floats):
+    both sides of the comparison then see values of the same types."""
+    import json
+
+    from lm_eval.utils import handle_non_serializable
+
+    return json.loads(json.dumps(samples, default=handle_non_serializable))
+
+
+def read_samples(folder: Path, tasks, stage: str) -> dict[str, list[dict[str, Any]]]:
+    """``{task: per-sample entries}`` from ``folder/samples/<task>.jsonl``."""
+    from selfspec.io import read_jsonl
+
+    out = {}
+    for task in tasks:
+        path = folder / "samples" / f"{task}.jsonl"
+        if not path.is_file():
+            raise StageError(stage, f"{path}: not found (per-sample scores); run `dvc repro evaluate_base`")
+        out[task] = read_jsonl(path)
+    return out
 
 
 def run_config(params, plan, dtype, device: str) -> dict[str, Any]:

@@ -86,3 +86,71 @@ def plan_tasks(index: dict[str, Any], names: list[str], unavailable: set[str], s
     if not plan.run:
         raise StageError(stage, f"no task can run: {plan.skipped}")
     return plan
+
+
+# --- the loaded suite: what the paired comparison and per-task limits need ---------------------------
+
+
+@dataclass
+class TaskSpec:
+    aggregation: dict[str, Any]  # lm-eval metric -> its aggregation function (the Task's own)
+    primary: str  # metadata.primary_metric, else the first metric of metric_list
+    size: int  # documents in the evaluation split
+
+
+@dataclass
+class GroupSpec:
+    members: list[str]  # leaf tasks
+    aggregate: list[tuple[str, bool]]  # lm-eval's aggregate_metric_list: (metric, weight_by_size)
+
+
+@dataclass
+class Suite:
+    tasks: dict[str, TaskSpec] = field(default_factory=dict)
+    groups: dict[str, GroupSpec] = field(default_factory=dict)
+    parent: dict[str, str] = field(default_factory=dict)  # leaf -> the evaluate.tasks name it came from
+
+
+def load_suite(task_manager, names: list[str]) -> Suite:
+    """lm-eval's Task and Group objects of ``names``; a tag becomes a group without aggregation."""
+    from lm_eval.tasks._index import Kind
+
+    suite = Suite()
+    for name in names:
+        loaded = task_manager.load([name])
+        for leaf, task in loaded["tasks"].items():
+            primary = (task.config.metadata or {}).get("primary_metric") or next(iter(task.aggregation()))
+            suite.tasks[leaf] = TaskSpec(dict(task.aggregation()), primary, len(task.eval_docs))
+            suite.parent[leaf] = name
+        for gname, group in loaded["groups"].items():
+            aggregate = [(a.metric, bool(a.weight_by_size)) for a in group.aggregate_metric_list or []]
+            suite.groups[gname] = GroupSpec([t.task_name for t in group.get_all_tasks()], aggregate)
+        if task_manager.task_index[name].kind == Kind.TAG:
+            suite.groups[name] = GroupSpec(sorted(loaded["tasks"]), [])
+    return suite
+
+
+def check_limit_keys(index: dict[str, Any], limit: Any, stage: str) -> None:
+    """A per-task ``evaluate.limit`` names tasks or groups that exist (a typo would silently run all)."""
+    if not isinstance(limit, dict):
+        return
+    unknown = sorted(k for k in limit if k != "default" and k not in index)
+    if unknown:
+        raise StageError(stage, f"evaluate.limit: {unknown} are not tasks or groups in evaluate.include_path")
+
+
+def resolve_limits(limit: Any, suite: Suite) -> dict[str, int | None]:
+    """Per leaf task: its own key, else that of the evaluate.tasks entry it belongs to, else
+    ``default`` (None: all documents)."""
+    if not isinstance(limit, dict):
+        return {leaf: limit for leaf in suite.tasks}
+    return {
+        leaf: limit.get(leaf, limit.get(suite.parent[leaf], limit.get("default"))) for leaf in suite.tasks
+    }
+
+
+def sample_indices(limit: Any, suite: Suite) -> dict[str, list[int]]:
+    """lm-eval's ``samples`` argument: the first N documents of each limited task (lm-eval's own
+    ``limit`` is one number for all tasks)."""
+    limits = resolve_limits(limit, suite)
+    return {leaf: list(range(min(n, suite.tasks[leaf].size))) for leaf, n in limits.items() if n is not None}

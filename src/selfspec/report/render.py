@@ -21,6 +21,17 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def interval(row: dict[str, Any]) -> str:
+    """``[+0.0040, +0.0580]``: the paired bootstrap interval of a comparison row ("-" without one)."""
+    if row.get("ci_low") is None or row.get("ci_high") is None:
+        return "-"
+    return f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}]"
+
+
+def p_value(row: dict[str, Any]) -> str:
+    return "-" if row.get("p_value") is None else f"{row['p_value']:.3g}"
+
+
 def evaluation_rows(evaluation: dict[str, Any] | None) -> tuple[list[dict[str, Any]], Any]:
     """Flatten metrics/evaluate.json into table rows; the gate entry is returned apart."""
     if not evaluation:
@@ -39,6 +50,8 @@ def evaluation_rows(evaluation: dict[str, Any] | None) -> tuple[list[dict[str, A
                         "specialized_stderr": None,
                         "delta": v["specialized"] - v["base"],
                         **v,
+                        "interval": interval(v),
+                        "p": p_value(v),
                     }
                 )
     return rows, evaluation.get("gate")

@@ -1,15 +1,17 @@
 """Stage ``evaluate``: base + trained adapter (merged) on the same suite as ``evaluate_base``; the
 comparison, its chart, MLflow logging into the training run and the promotion gate.
 
-``run`` is the core (model and base metrics in; lm-eval output, comparison and gate decision out).
-``main`` checks that data/evaluate_base used the same settings, evaluates, writes data/evaluate/
-(run.json, results/, samples/, comparison.png) and metrics/evaluate.json, logs to MLflow and sets
-alias ``champion`` when the gate passes.
+``run`` is the core (model, the base run and its per-sample scores in; lm-eval output, the paired
+comparison and the gate decision out). ``main`` checks that data/evaluate_base used the same
+settings, evaluates, writes data/evaluate/ (run.json, results/, samples/, comparison.png,
+comparison.json) and metrics/evaluate.json, logs to MLflow and sets alias ``champion`` when the
+interval's lower bound on the primary task or group reaches the margin.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,14 +33,35 @@ class EvaluateResult:
     decision: dict[str, Any]
 
 
-def run(model, tokenizer, tasks, task_manager, params, device: str, base_metrics) -> EvaluateResult:
-    from selfspec.evaluation.compare import compare, gate
+def run(model, tokenizer, tasks, task_manager, params, device: str, base_run, base_samples, suite=None):
+    """Evaluate the specialized model, pair its per-sample scores with the base model's, gate."""
+    from selfspec.evaluation.compare import add_stderrs, check_reproduces, compare, gate
+    from selfspec.evaluation.stage import jsonable, load_suite
     from selfspec.stages import evaluate_base
 
-    output = evaluate_base.run(model, tokenizer, tasks, task_manager, params, device)
-    comparison = compare(base_metrics, output.metrics)
     ep = params.evaluate
-    return EvaluateResult(output, comparison, gate(comparison, ep.primary_task, ep.primary_metric, ep.margin))
+    suite = suite or load_suite(task_manager, tasks, params, tokenizer)
+    output = evaluate_base.run(model, tokenizer, tasks, task_manager, params, device, suite)
+    start = time.perf_counter()
+    comparison = compare(base_samples, jsonable(output.samples), suite, seed=params.base.seed,
+                         n_boot=ep.n_boot, confidence=ep.confidence)  # fmt: skip
+    check_reproduces(comparison, base_run["metrics"], output.metrics)
+    add_stderrs(comparison, base_run["metrics"], output.metrics)
+    decision = gate(comparison, ep.primary_task, ep.primary_metric, ep.margin, ep.confidence)
+    # 2 x n_boot calls of each metric's aggregation (means are vectorized); the default suite: ~15 s
+    log.info(
+        "paired comparison (%d bootstrap replicates) took %.1f s", ep.n_boot, time.perf_counter() - start
+    )
+    return EvaluateResult(output, comparison, decision)
+
+
+def check_primary(ep, suite, skipped: dict[str, str]) -> None:
+    """The gate's task is evaluated (or skipped for missing data, which the decision then says):
+    a name outside the suite would only fail after the whole evaluation."""
+    known = set(suite.tasks) | set(suite.groups) | set(skipped)
+    if ep.primary_task not in known:
+        raise StageError(STAGE, f"evaluate.primary_task {ep.primary_task!r} is not in evaluate.tasks "
+                         f"nor a member of one (known: {sorted(known)})")  # fmt: skip
 
 
 def check_inputs(base_dir: Path) -> None:
@@ -70,11 +93,17 @@ def main(params) -> None:
     base_run = read_json(BASE_RUN)
     stage.check_same_config(base_run, config, STAGE)  # before the (slow) evaluation
     model, tokenizer = load_model(base_dir, dtype, device, adapter_dir=ADAPTER)
-    result = run(model, tokenizer, plan.run, tm, params, device, base_run["metrics"])
+    suite = stage.load_suite(tm, plan.run, params, tokenizer)
+    check_primary(params.evaluate, suite, plan.skipped)  # before the (slow) evaluation
+    base_samples = stage.read_samples(BASE_RUN.parent, suite.tasks, STAGE)
+    result = run(model, tokenizer, plan.run, tm, params, device, base_run, base_samples, suite)
     out = data_dir(STAGE)
     timing = stage.write_outputs(out, config, result.output, {"comparison": result.comparison})
     # no version in the title: data/evaluate depends only on params + seed (the version is in MLflow)
-    png = chart(result.comparison, out / "comparison.png", registry["model_name"])
+    title = f"{registry['model_name']}: specialized - base, {params.evaluate.confidence:.0%} paired bootstrap"
+    png = chart(
+        result.comparison, out / "comparison.png", title, result.decision["primary"], params.evaluate.margin
+    )
     write_json(out / "comparison.json", {**result.comparison, "gate": result.decision})
     tags = {"eval.tasks": ",".join(plan.run), "eval.skipped": ",".join(sorted(plan.skipped)) or "-",
             "eval.limit": params.evaluate.limit, "eval.num_fewshot": params.evaluate.num_fewshot,

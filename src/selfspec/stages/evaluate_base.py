@@ -2,7 +2,8 @@
 
 A separate stage from ``evaluate`` so that changing training params never re-runs it. ``run`` is
 the core (model in, lm-eval output + flat metrics out); ``main`` loads models/prepare_model in the
-compute dtype and writes data/evaluate_base/ (run.json, results/, samples/) and
+compute dtype and writes data/evaluate_base/ (run.json, results/, samples/: per document its
+``doc_id``, ``doc_hash`` and every metric's per-doc value, which ``evaluate`` pairs) and
 metrics/evaluate_base.json.
 """
 
@@ -17,13 +18,19 @@ log = logging.getLogger(__name__)
 STAGE = "evaluate_base"
 
 
-def run(model, tokenizer, tasks: list[str], task_manager, params, device: str):
-    """lm-eval ``tasks`` on ``model``: same seeds, shots, batch size and limit as ``evaluate``."""
+def run(model, tokenizer, tasks: list[str], task_manager, params, device: str, suite=None):
+    """lm-eval ``tasks`` on ``model``: same seeds, shots, batch size and per-task limits as
+    ``evaluate`` (``suite``: the loaded tasks, when the caller has them already)."""
     from selfspec.evaluation.harness import evaluate
+    from selfspec.evaluation.stage import load_suite
+    from selfspec.evaluation.tasks import sample_indices
     from selfspec.runtime import set_seed
 
+    suite = suite or load_suite(task_manager, tasks, params, tokenizer)
+    samples = sample_indices(params.evaluate.limit, suite)
     set_seed(params.base.seed)
-    return evaluate(model, tokenizer, tasks, task_manager, params.evaluate, params.base.seed, device)
+    ep, seed = params.evaluate, params.base.seed
+    return evaluate(model, tokenizer, tasks, task_manager, ep, seed, device, doc_indices=samples)
 
 
 def main(params) -> None:

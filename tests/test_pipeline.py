@@ -63,6 +63,8 @@ TINY = {
     "train.logging_steps": 1,
     "tracking.sample_records": 2,
     "evaluate.tasks": ["pubmedqa"],
+    "evaluate.primary_task": "pubmedqa",
+    "evaluate.primary_metric": "acc_norm",
     "evaluate.limit": 4,
     "evaluate.batch_size": 4,
     "evaluate.margin": -1.0,  # trivially met (promotes); gate-margin below sets one no result can meet

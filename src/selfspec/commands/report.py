@@ -21,7 +21,9 @@ def main(args: argparse.Namespace, params) -> int:
     if ctx["registry"] and not args.no_mlflow:
         from mlflow import MlflowClient
 
-        client = MlflowClient(ctx["registry"]["tracking_uri"])
+        from selfspec.tracking import check_store
+
+        client = MlflowClient(check_store(ctx["registry"]["tracking_uri"]))
         for path in (html, md):
             client.log_artifact(ctx["registry"]["run_id"], str(path), artifact_path="report")
     print(f"wrote {html} and {md}")

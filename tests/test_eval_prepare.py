@@ -22,7 +22,15 @@ from tests.fixtures.evals.builders import (
     sources_for_mirror,
 )
 
-ALL = ["pubmedqa", "medmcqa", "medqa_4options", *(f"mmlu_{s}" for s in MMLU_SUBJECTS)]
+ALL = [
+    "pubmedqa",
+    "medmcqa",
+    "medqa_4options",
+    *(f"mmlu_{s}" for s in MMLU_SUBJECTS),
+    "ncbi_disease",
+    "jnlpba",
+    "chemprot",
+]
 
 
 def prepare(tmp_path: Path, only=None, overrides=()) -> dict:

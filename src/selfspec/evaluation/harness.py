@@ -38,17 +38,24 @@ def load_model(base_dir: str | Path, dtype, device: str, adapter_dir: str | Path
     return model.to(device).eval(), tokenizer
 
 
-def evaluate(model, tokenizer, tasks: list[str], task_manager, ep, seed: int, device: str) -> EvalOutput:
+def evaluate(
+    model, tokenizer, tasks: list[str], task_manager, ep, seed: int, device: str, template: str | None = None
+) -> EvalOutput:
+    """``template``: ``train.template``, through which the instruction-style (generative) tasks render
+    their prompts (selfspec.evaluation.instruct); without it those tasks fail, never render another way."""
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
+    from selfspec.evaluation.instruct import rendering
+
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=ep.batch_size, device=device)
     start = time.perf_counter()
-    out = simple_evaluate(
-        model=lm, tasks=tasks, task_manager=task_manager, num_fewshot=ep.num_fewshot, limit=ep.limit,
-        log_samples=ep.log_samples, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
-        fewshot_random_seed=seed, bootstrap_iters=1000,
-    )  # fmt: skip
+    with rendering(template, tokenizer):
+        out = simple_evaluate(
+            model=lm, tasks=tasks, task_manager=task_manager, num_fewshot=ep.num_fewshot, limit=ep.limit,
+            log_samples=ep.log_samples, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
+            fewshot_random_seed=seed, bootstrap_iters=1000,
+        )  # fmt: skip
     seconds = time.perf_counter() - start
     samples = out.pop("samples", None) or {}
     examples = sum(n.get("effective", 0) for n in out.get("n-samples", {}).values())

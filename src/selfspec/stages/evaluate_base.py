@@ -23,7 +23,16 @@ def run(model, tokenizer, tasks: list[str], task_manager, params, device: str):
     from selfspec.runtime import set_seed
 
     set_seed(params.base.seed)
-    return evaluate(model, tokenizer, tasks, task_manager, params.evaluate, params.base.seed, device)
+    return evaluate(
+        model,
+        tokenizer,
+        tasks,
+        task_manager,
+        params.evaluate,
+        params.base.seed,
+        device,
+        params.train.template,
+    )
 
 
 def main(params) -> None:

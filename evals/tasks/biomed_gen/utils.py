@@ -24,13 +24,14 @@ from selfspec.evaluation.instruct import render
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _ARTICLES = ("the", "a", "an")
-# "Answer:", "The answer is", "Relation -", "Diseases:" ... at the very start, possibly twice
+# "Answer:", "The answer (to the question) is", "Relation -", "The diseases mentioned are" ... at the
+# very start, possibly twice
 _LEAD = re.compile(
     r"^\W*(?:(?:the\s+)?(?:final\s+)?(?:answer|response|output|relation(?:ship)?|label|diseases?|"
-    r"proteins?|entities)(?:\s+(?:is|are|mentioned))?\s*[:=\-]+|(?:the\s+)?answer\s+is\b)\s*",
+    r"proteins?|entities)(?:\s+(?:to\s+the\s+question|mentioned))?(?:\s+(?:is|are)\b)?\s*[:=\-]*)\s*",
     re.IGNORECASE,
 )
-_SEPARATORS = re.compile(r"[,;\n|\u2022]+")
+_SEPARATORS = re.compile(r"[,;\n|\u2022]+|(?<!\d)\.\s+")  # not "1. " (numbering)
 _BULLET = re.compile(r"^\s*(?:[-*+]|\d{1,2}[.)])\s+")
 _NONE = re.compile(r"^(?:none|nil|n/?a|nothing)\b|^no\s+(?:disease|protein|entit|mention|name)", re.I)
 
@@ -57,10 +58,17 @@ def first_word(text: str) -> str:
     return match.group(1) if match else ""
 
 
+YES_NO_MAYBE = ("yes", "no", "maybe")
+
+
 def parse_yes_no_maybe(text: str) -> str:
-    """yes / no / maybe when the answer starts with it, else "" (scored as wrong)."""
-    word = first_word(text)
-    return word if word in ("yes", "no", "maybe") else ""
+    """yes / no / maybe when the answer starts with it, else "" (scored as wrong). Starting with two
+    different labels ("Yes, no, maybe", "yes or no") is the option list copied, not an answer."""
+    words = re.findall(r"[a-z]+", strip_lead(text).lower())[:3]
+    if not words or words[0] not in YES_NO_MAYBE:
+        return ""
+    later = [w for w in words[1:] if w not in ("or", "and")][:1]
+    return "" if later and later[0] in YES_NO_MAYBE and later[0] != words[0] else words[0]
 
 
 # word stems -> CPR group; "antagonis" comes first: "agonis" would not match it anyway (prefix test)

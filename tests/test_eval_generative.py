@@ -99,6 +99,8 @@ def test_yes_no_maybe_parser(text, expected):
         ("Product", "substrate"),  # PRODUCT-OF is in CPR:9
         ("The chemical inhibits it", ""),  # first word must name the group
         ("binding", ""),
+        ("activation, inhibition, agonist, antagonist", ""),  # the options copied (SmolLM2, chat)
+        ("Inhibition, inhibitor", "inhibition"),  # one group named twice is still an answer
     ],
 )
 def test_relation_parser(text, expected):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -52,23 +52,21 @@ def strip_lead(text: str) -> str:
     return text
 
 
-def first_word(text: str) -> str:
-    """The first word of the answer after any "Answer:"-like lead, lowercased ("" when none)."""
-    match = re.match(r"[^\w]*([a-z]+)", strip_lead(text).lower())
-    return match.group(1) if match else ""
+def _leading_label(text: str, label_of: Callable[[str], str]) -> str:
+    """The label the answer's first word names, else "". An answer that starts with two different
+    labels ("Yes, no, maybe", "activation, inhibition, ...") copies the option list: no answer."""
+    words = [w for w in re.findall(r"[a-z]+", strip_lead(text).lower())[:4] if w not in ("or", "and")]
+    first = label_of(words[0]) if words else ""
+    second = label_of(words[1]) if len(words) > 1 else ""
+    return "" if second and second != first else first
 
 
 YES_NO_MAYBE = ("yes", "no", "maybe")
 
 
 def parse_yes_no_maybe(text: str) -> str:
-    """yes / no / maybe when the answer starts with it, else "" (scored as wrong). Starting with two
-    different labels ("Yes, no, maybe", "yes or no") is the option list copied, not an answer."""
-    words = re.findall(r"[a-z]+", strip_lead(text).lower())[:3]
-    if not words or words[0] not in YES_NO_MAYBE:
-        return ""
-    later = [w for w in words[1:] if w not in ("or", "and")][:1]
-    return "" if later and later[0] in YES_NO_MAYBE and later[0] != words[0] else words[0]
+    """yes / no / maybe when the answer starts with it, else "" (scored as wrong)."""
+    return _leading_label(text, lambda w: w if w in YES_NO_MAYBE else "")
 
 
 # word stems -> CPR group; "antagonis" comes first: "agonis" would not match it anyway (prefix test)
@@ -79,10 +77,13 @@ RELATION_STEMS = (
 )  # fmt: skip
 
 
+def _relation_of(word: str) -> str:
+    return next((group for stem, group in RELATION_STEMS if word.startswith(stem)), "")
+
+
 def parse_relation(text: str) -> str:
     """The CPR group the answer's first word names ("Inhibitor." -> inhibition), else ""."""
-    word = first_word(text)
-    return next((group for stem, group in RELATION_STEMS if word.startswith(stem)), "")
+    return _leading_label(text, _relation_of)
 
 
 def parse_mentions(text: str) -> set[str]:

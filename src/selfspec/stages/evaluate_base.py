@@ -23,16 +23,8 @@ def run(model, tokenizer, tasks: list[str], task_manager, params, device: str):
     from selfspec.runtime import set_seed
 
     set_seed(params.base.seed)
-    return evaluate(
-        model,
-        tokenizer,
-        tasks,
-        task_manager,
-        params.evaluate,
-        params.base.seed,
-        device,
-        params.train.template,
-    )
+    ep, template = params.evaluate, params.train.template  # the generative tasks' prompts render with it
+    return evaluate(model, tokenizer, tasks, task_manager, ep, params.base.seed, device, template=template)
 
 
 def main(params) -> None:

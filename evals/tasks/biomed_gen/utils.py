@@ -199,28 +199,24 @@ def pubmedqa_long_results(doc: dict[str, Any], results: list[str]) -> dict[str, 
     return {"rougeL": rouge_l(doc["long_answer"], results[0])}
 
 
-def ncbi_prompt(doc: dict[str, Any]) -> str:
-    return render(NER.format(what=DISEASE), doc["question"])
+def ner_task(entity_type: str, what: str) -> tuple[Callable, Callable, Callable]:
+    """doc_to_text, doc_to_target and process_results of a list-the-mentions task for one type of
+    the prepared records' ``entities`` (JNLPBA's DNA, RNA, cell_line, cell_type: one line each)."""
+
+    def prompt(doc: dict[str, Any]) -> str:
+        return render(NER.format(what=what), doc["question"])
+
+    def target(doc: dict[str, Any]) -> str:
+        return ", ".join(doc["entities"][entity_type]) or "none"
+
+    def results(doc: dict[str, Any], results: list[str]) -> dict[str, list[int]]:
+        return score_mentions(doc["entities"][entity_type], results[0])
+
+    return prompt, target, results
 
 
-def ncbi_target(doc: dict[str, Any]) -> str:
-    return ", ".join(doc["entities"]["Disease"]) or "none"
-
-
-def ncbi_results(doc: dict[str, Any], results: list[str]) -> dict[str, list[int]]:
-    return score_mentions(doc["entities"]["Disease"], results[0])
-
-
-def jnlpba_prompt(doc: dict[str, Any]) -> str:
-    return render(NER.format(what=PROTEIN), doc["question"])
-
-
-def jnlpba_target(doc: dict[str, Any]) -> str:
-    return ", ".join(doc["entities"]["protein"]) or "none"
-
-
-def jnlpba_results(doc: dict[str, Any], results: list[str]) -> dict[str, list[int]]:
-    return score_mentions(doc["entities"]["protein"], results[0])
+ncbi_prompt, ncbi_target, ncbi_results = ner_task("Disease", DISEASE)
+jnlpba_prompt, jnlpba_target, jnlpba_results = ner_task("protein", PROTEIN)
 
 
 def chemprot_prompt(doc: dict[str, Any]) -> str:

@@ -108,7 +108,7 @@ def test_every_task_yaml_loads_and_scores_with_builtin_prompts(in_tmp_repo, tiny
     params = make_repo(in_tmp_repo, tiny_model_dir, overrides)
     tm = task_manager(params.evaluate.include_path)
     model, tok = load_model("models/prepare_model", __import__("torch").float32, "cpu")
-    out = evaluate(model, tok, params.evaluate.tasks, tm, params.evaluate, 0, "cpu")
+    out = evaluate(model, tok, params.evaluate.tasks, tm, params.evaluate, 0, "cpu", params.train.template)
     mc_leaves = {n for n, e in tm.task_index.items() if not n.startswith("_") and e.kind.name == "TASK"}
     assert mc_leaves <= set(out.samples) and {"mmlu_medical", "mmlu_medical_cloze"} <= set(out.metrics)
     for task in mc_leaves & set(out.samples):

@@ -22,7 +22,15 @@ from tests.fixtures.evals.builders import (
     sources_for_mirror,
 )
 
-ALL = ["pubmedqa", "medmcqa", "medqa_4options", *(f"mmlu_{s}" for s in MMLU_SUBJECTS)]
+ALL = [
+    "pubmedqa",
+    "medmcqa",
+    "medqa_4options",
+    *(f"mmlu_{s}" for s in MMLU_SUBJECTS),
+    "ncbi_disease",
+    "jnlpba",
+    "chemprot",
+]
 
 
 def prepare(tmp_path: Path, only=None, overrides=()) -> dict:
@@ -199,3 +207,80 @@ def test_manifest_is_json_with_source_provenance(in_tmp_repo):
     assert entry["source"]["files"]["pqal"]["mirror_path"] == "pubmedqa/ori_pqal.json"
     assert entry["counts"] == {"test": 6, "fewshot": 6, "answers": {"maybe": 2, "no": 2, "yes": 2}}
     assert json.loads(Path("data/prepare_evals/manifest.json").read_text()) == manifest
+
+
+def test_conll_ner_sentences_become_records_with_their_mentions_per_type(in_tmp_repo):
+    manifest = prepare(in_tmp_repo, only=("ncbi_disease", "jnlpba"))
+    ncbi = read_jsonl("data/prepare_evals/ncbi_disease.jsonl")
+    assert [r["entities"]["Disease"] for r in ncbi] == [
+        ["breast cancer"],
+        [],  # the task's target is "none"
+        ["Adrenoleukodystrophy", "ALD"],
+        ["hepatic failure"],  # an I- tag with no B- before it starts a mention
+        ["Ataxia"],  # named twice, listed once; the untagged "ataxia" is no mention
+    ]
+    assert ncbi[2]["question"] == "Adrenoleukodystrophy (ALD) is inherited."  # spacing restored
+    assert manifest["datasets"]["ncbi_disease"]["counts"] == {
+        "test": 5, "fewshot": 0, "entities": {"Disease": 5}, "without_entities": 1,
+    }  # fmt: skip
+    jnlpba = read_jsonl("data/prepare_evals/jnlpba.jsonl")  # -DOCSTART- lines separate, never join
+    assert [r["question"] for r in jnlpba] == [
+        "IL-2 binds the IL-2 receptor alpha chain in T cells.",
+        "The NF-kappa B site of the c-fos gene was mutated.",
+        "Jurkat cells were grown.",
+    ]
+    assert jnlpba[0]["entities"] == {"DNA": [], "cell_line": [], "cell_type": ["T cells"],
+                                     "protein": ["IL-2", "IL-2 receptor alpha chain"]}  # fmt: skip
+    assert jnlpba[2]["entities"]["protein"] == [] and jnlpba[2]["entities"]["cell_line"] == ["Jurkat cells"]
+
+
+def test_chemprot_maps_labels_to_cpr_groups_and_counts_what_it_drops(in_tmp_repo):
+    manifest = prepare(in_tmp_repo, only=("chemprot",))
+    records = read_jsonl("data/prepare_evals/chemprot.jsonl")
+    assert [(r["label"], r["answer"]) for r in records] == [
+        ("INHIBITOR", "inhibition"),
+        ("UPREGULATOR", "activation"),
+        ("SUBSTRATE", "substrate"),
+        ("AGONIST", "agonist"),
+        ("ANTAGONIST", "antagonist"),
+        ("PRODUCT-OF", "substrate"),
+    ]
+    counts = manifest["datasets"]["chemprot"]["counts"]
+    assert counts["dropped"] == {"label PART-OF (not in the 5 CPR groups)": 1}
+    assert counts["answers"] == {
+        "activation": 1,
+        "agonist": 1,
+        "antagonist": 1,
+        "inhibition": 1,
+        "substrate": 2,
+    }
+    assert records[0]["question"] == "<< Aspirin >> inhibits [[ COX-1 ]] in platelets."
+
+
+def test_chemprot_read_as_text_lines_gives_the_same_records(tmp_path):
+    """Downloaded from its public URL the file is named dev.txt and read as lines, not JSON rows."""
+    from selfspec.evaluation.formats import chemprot
+    from selfspec.evaluation.sources import read_file
+    from tests.fixtures.evals.builders import chemprot_file
+
+    chemprot_file(tmp_path)
+    rows = read_file(tmp_path / "chemprot/dev.jsonl")
+    (tmp_path / "dev.txt").write_text((tmp_path / "chemprot/dev.jsonl").read_text() + "\n")
+    lines = read_file(tmp_path / "dev.txt")
+    assert isinstance(lines[0], str)
+    assert chemprot("chemprot", {"test": lines}, {}) == chemprot("chemprot", {"test": rows}, {})
+
+
+@pytest.mark.parametrize(
+    "fmt, data, message",
+    [
+        ("conll_ner", ["BRCA1\tNN\tO\tO", "cancer\tNN\tO\tX-Disease"], "ncbi[test]:2: tag: expected"),
+        ("conll_ner", ["lonely"], "ncbi[test]:1: tag: expected"),
+        ("chemprot", [{"text": "Aspirin inhibits COX-1.", "label": "INHIBITOR"}], "ncbi[test][0]: text:"),
+        ("chemprot", ["{not json"], "ncbi[test][0]: not JSON"),
+        ("chemprot", [{"text": "<< a >> [[ b ]]", "label": ""}], "ncbi[test][0]: label: missing"),
+    ],
+)
+def test_malformed_ner_and_chemprot_rows_name_the_line_and_field(fmt, data, message):
+    with pytest.raises(DataError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        convert(fmt, "ncbi", {"test": data}, {})

@@ -7,7 +7,7 @@ from selfspec.config._fields import knob
 
 DEFAULT_TASKS = [
     "pubmedqa", "medmcqa", "medmcqa_cloze", "medqa_4options", "medqa_4options_cloze",
-    "mmlu_medical", "mmlu_medical_cloze",
+    "mmlu_medical", "mmlu_medical_cloze", "biomed_gen",
 ]  # fmt: skip
 
 

@@ -9,6 +9,7 @@ DEFAULT_DATASETS = [
     "pubmedqa", "medmcqa", "medqa_4options",
     "mmlu_anatomy", "mmlu_clinical_knowledge", "mmlu_college_biology",
     "mmlu_college_medicine", "mmlu_medical_genetics", "mmlu_professional_medicine",
+    "ncbi_disease", "jnlpba", "chemprot",
 ]  # fmt: skip
 
 

@@ -2,12 +2,17 @@
 
 Every record has ``id`` and ``question`` (the filter stage's contamination check reads it).
 PubMedQA: ``context`` (the abstract's sections joined by newlines, as lm-eval's built-in task) and
-``answer`` (yes / no / maybe). Multiple choice: ``options`` (four answer texts) and ``answer`` (0-3).
-A malformed row is a DataError naming the data set, the split, the row and the field.
+``answer`` (yes / no / maybe), ``long_answer`` (the abstract's conclusion). Multiple choice:
+``options`` (four answer texts) and ``answer`` (0-3). CoNLL NER: ``question`` (the sentence) and
+``entities`` ({type: [mention, ...]}, every type of the file on every record). ChemProt: ``question``
+(the sentence with its two marked entities), ``answer`` (the CPR group) and ``label`` (the original).
+A malformed row is a DataError naming the data set, the split, the row (or line) and the field.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,11 +28,13 @@ Record = dict[str, Any]
 class Converted:
     test: list[Record]
     fewshot: list[Record] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)  # why -> how many source rows were left out
 
 
 def convert(fmt: str, name: str, data: dict[str, Any], options: dict[str, Any]) -> Converted:
     converters: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], Converted]] = {
         "pubmedqa": pubmedqa, "medmcqa": medmcqa, "medqa": medqa, "mmlu": mmlu,
+        "conll_ner": conll_ner, "chemprot": chemprot,
     }  # fmt: skip
     return converters[fmt](name, data, options)
 
@@ -174,3 +181,112 @@ def _mmlu_record(name: str, split: str, i: int, row: Any) -> Record:
     return _mc_record(
         f"{name}-{split}-{i}", _text(row, "question", where), choices, row.get("answer"), where, **extra
     )
+
+
+# --- NER: CoNLL (token ... BIO tag per line, blank line between sentences, -DOCSTART- between documents)
+
+
+_SPACE_BEFORE = re.compile(r" ([.,;:!?%)\]}]|'s\b|n't\b)")
+_SPACE_AFTER = re.compile(r"([(\[{]) ")
+
+
+def detokenize(tokens: list[str]) -> str:
+    """Tokens back into readable text (no space before ``.,;:)`` or after ``(``; PTB quotes to ``"``).
+    The NER scorer's normaliser ignores spacing around punctuation, so this only serves readability."""
+    text = " ".join(tokens).replace("``", '"').replace("''", '"')
+    return _SPACE_AFTER.sub(r"\1", _SPACE_BEFORE.sub(r"\1", text))
+
+
+def conll_ner(name: str, data: dict[str, Any], options: dict[str, Any]) -> Converted:
+    """``test`` = the lines of a CoNLL file (allenai/scibert data/ner): one record per sentence, in file
+    order; entity types are those the file's tags name (``B-Disease`` -> ``Disease``)."""
+    lines = _need(data, "test", name, list)
+    sentences = _conll_sentences(lines, name)
+    types = sorted({t for _, tags in sentences for tag in tags if (t := tag[2:])})
+    test = []
+    for i, (tokens, tags) in enumerate(sentences):
+        found = _bio_entities(tokens, tags)
+        entities = {t: list(dict.fromkeys(text for typ, text in found if typ == t)) for t in types}
+        test.append({"id": f"{name}-{i}", "question": detokenize(tokens), "entities": entities})
+    return Converted(test)
+
+
+def _conll_sentences(lines: list[str], name: str) -> list[tuple[list[str], list[str]]]:
+    sentences, tokens, tags = [], [], []
+    for lineno, line in enumerate(lines, start=1):
+        cols = line.split()
+        if not cols or cols[0] == "-DOCSTART-":
+            if tokens:
+                sentences.append((tokens, tags))
+            tokens, tags = [], []
+            continue
+        tag = cols[-1]
+        if len(cols) < 2 or not (tag == "O" or re.fullmatch(r"[BI]-\w+", tag)):
+            raise DataError(
+                f"{name}[test]", lineno, f"expected 'TOKEN ... B-/I-TYPE or O', got {line!r}", "tag"
+            )
+        tokens.append(cols[0])
+        tags.append("" if tag == "O" else tag)
+    if tokens:
+        sentences.append((tokens, tags))
+    return sentences
+
+
+def _bio_entities(tokens: list[str], tags: list[str]) -> list[tuple[str, str]]:
+    """(type, text) spans; an ``I-`` that does not continue a span of its type starts one."""
+    spans: list[tuple[str, list[str]]] = []
+    for i, (token, tag) in enumerate(zip(tokens, tags, strict=True)):
+        if not tag:
+            continue
+        continues = bool(spans) and tag[0] == "I" and i > 0 and tags[i - 1][2:] == tag[2:]
+        if continues:
+            spans[-1][1].append(token)
+        else:
+            spans.append((tag[2:], [token]))
+    return [(typ, detokenize(toks)) for typ, toks in spans]
+
+
+def _json_line(line: str, where: str) -> Any:
+    import json
+
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(where, None, f"not JSON ({e.msg})") from None
+
+
+# --- ChemProt: {"text", "label", "metadata"} per line (allenai/scibert text_classification) -------------
+
+# The five CPR groups of the BioCreative VI ChemProt task and the fine labels each holds. Labels of
+# the groups it does not evaluate (CPR:1/2/7/8/10: PART-OF, REGULATOR, MODULATOR, COFACTOR, NOT, ...)
+# and "false" are left out: their items are dropped and counted in the manifest.
+CPR_GROUPS = {
+    "activation": ("ACTIVATOR", "UPREGULATOR", "INDIRECT-UPREGULATOR"),  # CPR:3
+    "inhibition": ("INHIBITOR", "DOWNREGULATOR", "INDIRECT-DOWNREGULATOR"),  # CPR:4
+    "agonist": ("AGONIST", "AGONIST-ACTIVATOR", "AGONIST-INHIBITOR"),  # CPR:5
+    "antagonist": ("ANTAGONIST",),  # CPR:6
+    "substrate": ("SUBSTRATE", "PRODUCT-OF", "SUBSTRATE_PRODUCT-OF"),  # CPR:9
+}
+CPR_GROUP_OF = {label: group for group, labels in CPR_GROUPS.items() for label in labels}
+
+
+def chemprot(name: str, data: dict[str, Any], options: dict[str, Any]) -> Converted:
+    """One record per (sentence, entity pair), in file order; the CPR group is the ``answer``. Rows are
+    JSON objects, or the lines of the file when it was read as text (the public URL names it dev.txt)."""
+    test, dropped = [], Counter()
+    for i, row in enumerate(_rows(data, "test", name)):
+        where = f"{name}[test][{i}]"
+        if isinstance(row, str) and not row.strip():
+            continue
+        row = _json_line(row, where) if isinstance(row, str) else row
+        if not isinstance(row, dict):
+            raise DataError(where, None, "expected a JSON object")
+        text, label = _text(row, "text", where), _text(row, "label", where)
+        if not ("<<" in text and ">>" in text and "[[" in text and "]]" in text):
+            raise DataError(where, None, "expected the entities marked << ... >> and [[ ... ]]", "text")
+        group = CPR_GROUP_OF.get(label.upper())
+        if group is None:
+            dropped[f"label {label} (not in the 5 CPR groups)"] += 1
+            continue
+        test.append({"id": f"{name}-{i}", "question": text, "answer": group, "label": label})
+    return Converted(test, dropped=dict(sorted(dropped.items())))

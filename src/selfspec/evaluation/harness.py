@@ -39,20 +39,34 @@ def load_model(base_dir: str | Path, dtype, device: str, adapter_dir: str | Path
 
 
 def evaluate(
-    model, tokenizer, tasks, task_manager, ep, seed: int, device: str, doc_indices=None
+    model,
+    tokenizer,
+    tasks,
+    task_manager,
+    ep,
+    seed: int,
+    device: str,
+    template: str | None = None,
+    doc_indices=None,
 ) -> EvalOutput:
-    """``doc_indices``: {task: document indices} (per-task limits; tasks not in it run in full)."""
+    """``doc_indices``: {task: document indices} (per-task limits; tasks not in it run in full).
+    ``template``: ``train.template``, through which the instruction-style (generative) tasks render
+    their prompts (selfspec.evaluation.instruct); without it those tasks fail, never render another way."""
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
+    from selfspec.evaluation.instruct import rendering
+
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=ep.batch_size, device=device)
     start = time.perf_counter()
-    out = simple_evaluate(
-        model=lm, tasks=tasks, task_manager=task_manager, num_fewshot=ep.num_fewshot, samples=doc_indices,
-        limit=None if doc_indices is not None else ep.limit, log_samples=True,  # the paired stats read them
-        random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
-        bootstrap_iters=1000,
-    )  # fmt: skip
+    with rendering(template, tokenizer):
+        out = simple_evaluate(
+            model=lm, tasks=tasks, task_manager=task_manager, num_fewshot=ep.num_fewshot,
+            samples=doc_indices, limit=None if doc_indices is not None else ep.limit,
+            log_samples=True,  # the paired statistics read them
+            random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
+            bootstrap_iters=1000,
+        )  # fmt: skip
     seconds = time.perf_counter() - start
     samples = out.pop("samples", None) or {}
     examples = sum(n.get("effective", 0) for n in out.get("n-samples", {}).values())

@@ -19,7 +19,7 @@ from selfspec.errors import ConfigError, DataError, SourceUnavailableError, miss
 from selfspec.io import read_json, read_jsonl, sha256_file
 from selfspec.sources import RemoteFile, resolve, unavailable_errors
 
-FORMATS = ("pubmedqa", "medmcqa", "medqa", "mmlu")
+FORMATS = ("pubmedqa", "medmcqa", "medqa", "mmlu", "conll_ner", "chemprot")
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,8 @@ def _fetch_files(source: EvalSource, mirror: Path | None) -> Fetched:
 
 
 def read_file(path: Path) -> Any:
-    """Parsed contents by extension: .json (as is), .jsonl / .parquet (row dicts), .csv (row lists)."""
+    """Parsed contents by extension: .json (as is), .jsonl / .parquet (row dicts), .csv (row lists),
+    .txt (lines without their line ends: CoNLL)."""
     suffix = path.suffix.lower()
     if suffix == ".json":
         return read_json(path)
@@ -128,7 +129,9 @@ def read_file(path: Path) -> Any:
     if suffix == ".csv":
         with open(path, newline="", encoding="utf-8") as f:
             return list(csv.reader(f))
-    raise DataError(path, None, f"unsupported file type {suffix!r} (json, jsonl, parquet, csv)")
+    if suffix == ".txt":
+        return path.read_text(encoding="utf-8").splitlines()
+    raise DataError(path, None, f"unsupported file type {suffix!r} (json, jsonl, parquet, csv, txt)")
 
 
 @cache

@@ -41,9 +41,11 @@ def load_suite(task_manager, tasks: list[str], params, tokenizer):
     """The lm-eval Task objects of ``tasks`` (aggregation functions, primary metrics, split sizes).
     lm-eval renders a first prompt when it builds a task, so this runs with the same prompt settings
     (``params``, ``tokenizer``) as the evaluation itself."""
+    from selfspec.evaluation.instruct import rendering
     from selfspec.evaluation.tasks import load_suite as load
 
-    return load(task_manager, tasks)
+    with rendering(params.train.template, tokenizer):
+        return load(task_manager, tasks)
 
 
 def jsonable(samples: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
@@ -75,7 +77,7 @@ def run_config(params, plan, dtype, device: str) -> dict[str, Any]:
     return {"tasks": plan.run, "skipped": plan.skipped, "num_fewshot": ep.num_fewshot,
             "batch_size": ep.batch_size, "limit": ep.limit, "seed": params.base.seed,
             "dtype": str(dtype).removeprefix("torch."), "device": device,
-            "include_path": list(ep.include_path)}  # fmt: skip
+            "include_path": list(ep.include_path), "template": params.train.template}  # fmt: skip
 
 
 def write_outputs(

@@ -29,8 +29,9 @@ def item_texts(item: Mapping[str, Any]) -> list[str]:
     options = item.get("options", item.get("choices"))
     options = [o for o in options if isinstance(o, str)] if isinstance(options, list) else []
     texts = [question, " ".join([question, *options]) if options else ""]
-    if isinstance(item.get("context"), str):
-        texts.append(item["context"])
+    for field in ("context", "long_answer"):  # PubMedQA's abstract; the conclusion pubmedqa_long scores
+        if isinstance(item.get(field), str):
+            texts.append(item[field])
     return [t for t in texts if t.strip()]
 
 

@@ -29,8 +29,18 @@ def run(model, tokenizer, tasks: list[str], task_manager, params, device: str, s
     suite = suite or load_suite(task_manager, tasks, params, tokenizer)
     samples = sample_indices(params.evaluate.limit, suite)
     set_seed(params.base.seed)
-    ep, seed = params.evaluate, params.base.seed
-    return evaluate(model, tokenizer, tasks, task_manager, ep, seed, device, doc_indices=samples)
+    ep, template = params.evaluate, params.train.template  # the generative tasks' prompts render with it
+    return evaluate(
+        model,
+        tokenizer,
+        tasks,
+        task_manager,
+        ep,
+        params.base.seed,
+        device,
+        template=template,
+        doc_indices=samples,
+    )
 
 
 def main(params) -> None:

@@ -55,12 +55,19 @@ def run(raw: dict[str, Any], sources: dict[str, Any], params) -> Prepared:
 
 
 def counts(converted) -> dict[str, Any]:
-    answers = Counter(str(r["answer"]) for r in converted.test)
-    return {
-        "test": len(converted.test),
-        "fewshot": len(converted.fewshot),
-        "answers": dict(sorted(answers.items())),
-    }
+    """Records per split, the answer distribution (NER: mentions per type and sentences with none) and
+    the source rows the converter left out, with why."""
+    out: dict[str, Any] = {"test": len(converted.test), "fewshot": len(converted.fewshot)}
+    if any("answer" in r for r in converted.test):
+        answers = Counter(str(r["answer"]) for r in converted.test)
+        out["answers"] = dict(sorted(answers.items()))
+    if any("entities" in r for r in converted.test):
+        mentions = Counter(t for r in converted.test for t, found in r["entities"].items() for _ in found)
+        out["entities"] = dict(sorted(mentions.items()))
+        out["without_entities"] = sum(not any(r["entities"].values()) for r in converted.test)
+    if converted.dropped:
+        out["dropped"] = converted.dropped
+    return out
 
 
 def check_missing(entries: dict[str, Any], allow_missing: bool) -> None:

@@ -103,7 +103,8 @@ def test_limit_is_an_int_null_or_a_per_task_mapping_and_anything_else_is_refused
         "pubmedqa": None,
     }
     with pytest.raises(
-        ConfigError, match=r"params.yaml: evaluate.limit.pubmedqa: expected a positive int or null, got 0"
+        ConfigError,
+        match=r"-S evaluate.limit.pubmedqa=0: evaluate.limit.pubmedqa: expected a positive int or null, got 0",
     ):
         load_params(params, ["evaluate.limit.pubmedqa=0"])
     with pytest.raises(ConfigError, match=r"evaluate.limit: expected a positive int, null .* got 'all'"):

@@ -177,7 +177,7 @@ def test_pubmedqa_contexts_are_checked_and_drops_are_reported_per_eval_set():
 
 
 def test_main_checks_every_eval_file_generically(in_tmp_repo):
-    from selfspec.config import load_params
+    from selfspec.config import default_params
 
     records = [
         rec("ner", "Find diseases.", "Cystic fibrosis.", input="Mutations in CFTR cause cystic fibrosis"),
@@ -194,7 +194,7 @@ def test_main_checks_every_eval_file_generically(in_tmp_repo):
     }
     for name, item in sets.items():
         Path(f"data/prepare_evals/{name}.jsonl").write_text(json.dumps(item) + "\n")
-    filter_records.main(load_params("missing.yaml"))
+    filter_records.main(default_params())
     metrics = json.loads(Path("metrics/filter_records.json").read_text())
     assert metrics["kept"] == 1 and metrics["dropped"] == {"contaminated": 2}
     assert {k: v["records_dropped"] for k, v in metrics["contamination"]["eval_sets"].items()} == {

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,9 @@ def test_record_inputs_links_each_file_and_replaces_the_folder_whole(tmp_path):
     entries = record_inputs("stage", {"data": Input(mirror / "a/data.jsonl", "mirror", None, "a/data.jsonl")},
                             {"gone": "not found"}, root=root)  # fmt: skip
     assert sorted(p.name for p in (root / "stage").iterdir()) == ["data.jsonl", "inputs.json"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE((root / "stage").stat().st_mode) == 0o777 & ~umask  # not mkdtemp's 0700
     assert (root / "stage/data.jsonl").readlink() == (mirror / "a/data.jsonl").resolve()
     sha = hashlib.sha256(b'{"x": 1}\n').hexdigest()
     assert entries["data"] == {"origin": "mirror", "url": None, "mirror_path": "a/data.jsonl", "bytes": 9,

@@ -133,13 +133,13 @@ def record_inputs(stage: str, inputs: dict[str, Input], unavailable: dict[str, s
     would make ``dvc status`` fail.
     """
     import shutil
-    import tempfile
 
     from selfspec.io import write_json
 
     folder = root / stage
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{stage}.", dir=folder.parent))
+    tmp = root / f".{stage}.{os.getpid()}.tmp"  # mkdir, not mkdtemp: the umask's mode, not 0700
+    shutil.rmtree(tmp, ignore_errors=True)  # left by a killed run
+    tmp.mkdir(parents=True)
     entries: dict[str, Any] = {}
     for key, found in sorted(inputs.items()):
         link = _link_name(key, found.path)

@@ -436,8 +436,9 @@ def test_each_grounding_filter_drops_under_its_reason_at_its_threshold():
     assert kept[0]["agreement"] == 1.0 and metrics["agreement_mean"] == 1.0
 
 
-def test_grounding_filters_at_their_defaults_drop_only_off_label_answers():
+def test_grounding_filters_at_their_defaults_drop_off_label_and_split_vote_answers():
     kept, metrics = filter_records.run(GROUNDING, FilterRecordsParams(), None)
-    assert metrics["dropped"] == {"off_label": 1}
-    kept, _ = filter_records.run(GROUNDING, FilterRecordsParams(check_labels=False), None)
+    # min_agreement 0.6 (3 of 5 votes) applies only to voted records; support and judge are off
+    assert metrics["dropped"] == {"low_agreement": 1, "off_label": 1}
+    kept, _ = filter_records.run(GROUNDING, FilterRecordsParams(check_labels=False, min_agreement=0), None)
     assert len(kept) == 6

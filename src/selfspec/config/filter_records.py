@@ -27,7 +27,7 @@ class FilterRecordsParams:
         0.0, ge=0, le=1, help="drop if under this share of the answer's content words are in input/passages"
     )
     min_agreement: float = knob(
-        0.0, ge=0, le=1, help="drop a voted answer (gen_responses.consistency_samples) with less agreement"
+        0.6, ge=0, le=1, help="drop a voted answer (gen_responses.consistency_samples) with less agreement"
     )
     check_labels: bool = knob(True, help="drop a classification answer that gives none of its labels")
     min_judge_score: int = knob(0, ge=0, le=5, help="drop a judged record rated under this; 0: off")

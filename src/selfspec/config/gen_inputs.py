@@ -27,7 +27,7 @@ class GenInputsParams:
         "(the first and the last that fit) or the first demo_max_words words (before issue 13)",
     )  # fmt: skip
     source: str = knob(
-        "mixed",
+        "corpus",
         choices=["generated", "corpus", "mixed"],
         help="inputs written by the model, real corpus passages retrieved for the instruction, or "
         "passages for the corpus_task_types and written inputs for the rest",

@@ -47,8 +47,10 @@ def sampling(p) -> Sampling:
 
 
 def consistency_sampling(p) -> Sampling:
+    """Votes are on short answers: a sample longer than ~3 tokens a word disagrees anyway."""
     stop = load_prompt("responses").stop
-    return Sampling(p.max_new_tokens, p.consistency_temperature, p.top_p, stop, p.repetition_penalty)
+    budget = min(p.max_new_tokens, 3 * p.consistency_max_words)
+    return Sampling(budget, p.consistency_temperature, p.top_p, stop, p.repetition_penalty)
 
 
 def judge_sampling() -> Sampling:
@@ -109,11 +111,18 @@ def run(
     prompts = [build_prompt(r, h, d, p, domain) for r, h, d in zip(records, hits, demos, strict=True)]
     answers = _greedy(records, prompts, runner, batch_size)
     votes = _votes(
-        records, prompts, answers, p, sample_runner or _second(runner, consistency_sampling(p)), batch_size
+        records,
+        prompts,
+        answers,
+        p,
+        sample_runner or _second(runner, consistency_sampling(p), "votes"),
+        batch_size,
     )
     out = [_record(r, answers[i], votes.get(i), hits[i], demos[i], p) for i, r in enumerate(records)]
     if p.judge:
-        _add_judge_scores(out, hits, p, judge_runner or _second(runner, judge_sampling()), batch_size, domain)
+        _add_judge_scores(
+            out, hits, p, judge_runner or _second(runner, judge_sampling(), "judge"), batch_size, domain
+        )
     metrics = {
         "records": len(out),
         "retrieval": bool(p.retrieval and retriever is not None),
@@ -124,8 +133,8 @@ def run(
     return out, metrics
 
 
-def _second(runner: BatchRunner, sampling: Sampling) -> BatchRunner:
-    return BatchRunner(runner.generator, sampling, runner.seed, f"{runner.stage}-{sampling.temperature}")
+def _second(runner: BatchRunner, sampling: Sampling, name: str) -> BatchRunner:
+    return BatchRunner(runner.generator, sampling, runner.seed, f"{runner.stage}-{name}")
 
 
 def _greedy(records: Sequence[dict], prompts: Sequence[str], runner: BatchRunner, batch_size: int) -> dict:

@@ -254,7 +254,7 @@ def test_corpus_inputs_are_real_passages_with_provenance_each_used_once():
     ]
     corpus, gen = Corpus([QUESTION, MID, PLAIN]), Fake(lambda _: " A written note about drugs.")
     kept, metrics = gen_inputs.run(
-        records, SEEDS, GenInputsParams(source="corpus"), runner(gen), 8, "x", corpus
+        records, SEEDS, GenInputsParams(source="corpus", corpus_min_words=3), runner(gen), 8, "x", corpus
     )
     by_id = {r["id"]: r for r in kept}
     assert (by_id["a"]["input"], by_id["a"]["input_passage"]) == (
@@ -277,11 +277,37 @@ def test_mixed_takes_passages_only_for_the_corpus_task_types_and_yes_no_needs_a_
     ]
     gen = Fake(lambda _: " Sodium 128 mmol/L, potassium 5.9 mmol/L.")
     kept, _ = gen_inputs.run(
-        records, SEEDS, GenInputsParams(source="mixed"), runner(gen), 8, "x", Corpus([PLAIN, QUESTION])
+        records,
+        SEEDS,
+        GenInputsParams(source="mixed", corpus_min_words=3),
+        runner(gen),
+        8,
+        "x",
+        Corpus([PLAIN, QUESTION]),
     )
     by_id = {r["id"]: r for r in kept}
     assert by_id["yn"]["input"] == f"Question: {QUESTION.title}\nAbstract: {QUESTION.text}"  # skipped PLAIN
     assert by_id["lab"]["input_source"] == "generated"  # not a corpus task type
+
+
+def test_passages_shorter_than_corpus_min_words_are_not_inputs():
+    """The corpus's ontology definitions (~25 words) are not the abstract a task is about."""
+    records = [instr("a", "Extract the drugs from the text.", "entity_extraction")]
+    gen = Fake(lambda _: " A written note about drugs.")
+    kept, _ = gen_inputs.run(
+        records, SEEDS, GenInputsParams(source="corpus"), runner(gen), 8, "x", Corpus([PLAIN])
+    )
+    assert kept[0]["input_source"] == "generated"  # PLAIN has 11 words < 80
+    kept, _ = gen_inputs.run(
+        records,
+        SEEDS,
+        GenInputsParams(source="corpus", corpus_min_words=11),
+        runner(gen),
+        8,
+        "x",
+        Corpus([PLAIN]),
+    )
+    assert kept[0]["input_passage"] == {"id": "pmid:2", "score": 8.0}
 
 
 def test_generated_source_never_retrieves():

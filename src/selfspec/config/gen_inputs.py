@@ -35,7 +35,14 @@ class GenInputsParams:
     corpus_task_types: list[str] = knob(
         factory=lambda: list(CORPUS_TASK_TYPES), help="mixed: task types whose input is a corpus passage"
     )
-    corpus_top_k: int = knob(5, gt=0, help="passages retrieved per instruction; the best unused one is taken")
+    corpus_top_k: int = knob(
+        10, gt=0, help="passages retrieved per instruction; the best usable unused one is taken"
+    )
+    corpus_min_words: int = knob(
+        80,
+        ge=1,
+        help="shorter passages (ontology definitions) are not the abstracts and texts tasks are about",
+    )
     corpus_max_words: int = knob(120, gt=0, help="a corpus input is cut to whole sentences within this")
     classification: str = knob(
         "input_first",

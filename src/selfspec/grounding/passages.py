@@ -42,7 +42,7 @@ def usable(hit: Any, task_type: str, min_words: int) -> bool:
     """Long enough, starting at a sentence start (a later chunk of a split abstract begins
     mid-sentence: no text a user would hand over), and with a question title for yes/no tasks."""
     text = hit.text.lstrip()
-    if len(text.split()) < min_words or not (text[:1].isupper() or text[:1].isdigit()):
+    if len(text.split()) < min_words or not text[:1].isupper():
         return False
     return task_type not in QUESTION_TASKS or hit.title.rstrip().endswith("?")
 

@@ -102,7 +102,7 @@ def run(
     """``retriever`` None: every needed input is written by the model, whatever ``p.source``."""
     found = (
         pick_passages(
-            corpus_records(instructions, p), retriever, p.corpus_top_k, p.corpus_max_words, p.min_words
+            corpus_records(instructions, p), retriever, p.corpus_top_k, p.corpus_max_words, p.corpus_min_words
         )
         if retriever is not None
         else {}

@@ -14,13 +14,14 @@ tasks carry the nearest seed's ``task_type`` and ``is_classification`` and, for 
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from selfspec.generation import Sampling
+from selfspec.generation import Sampling, derive_seed
 from selfspec.generation.resume import BatchRunner
 from selfspec.generation.stagekit import sample_seeds
 from selfspec.generation.text import RougePool, words
@@ -74,10 +75,6 @@ def run(
 
 def sample_generated(kept: Sequence[dict], k: int, seed: int, index: int, slot: int) -> list[str]:
     """``k`` instructions kept in earlier batches (none in batch 0), drawn with their own RNG."""
-    import random
-
-    from selfspec.generation import derive_seed
-
     earlier = [r["instruction"] for r in kept if r["batch"] < index]
     return random.Random(derive_seed(seed, STAGE, "generated", index, slot)).sample(
         earlier, min(k, len(earlier))

@@ -464,7 +464,11 @@ def test_each_grounding_filter_drops_under_its_reason_at_its_threshold():
 
 def test_grounding_filters_at_their_defaults_drop_off_label_and_split_vote_answers():
     kept, metrics = filter_records.run(GROUNDING, FilterRecordsParams(), None)
-    # min_agreement 0.6 (3 of 5 votes) applies only to voted records; support and judge are off
+    # min_agreement 0.6 (3 of 5 votes) applies only to voted records; min_support 0.05 keeps 0.2; judge off
     assert metrics["dropped"] == {"low_agreement": 1, "off_label": 1}
     kept, _ = filter_records.run(GROUNDING, FilterRecordsParams(check_labels=False, min_agreement=0), None)
     assert len(kept) == 6
+    kept, metrics = filter_records.run(
+        GROUNDING, FilterRecordsParams(min_support=0.25, min_agreement=0), None
+    )
+    assert metrics["dropped"] == {"off_label": 1, "unsupported": 1}  # "made-up" (0.2); None passes

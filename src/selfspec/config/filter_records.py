@@ -24,7 +24,7 @@ class FilterRecordsParams:
     )
     near_dup_threshold: float = knob(0.8, gt=0, le=1, help="Jaccard of word 3-grams of instruction+input")
     min_support: float = knob(
-        0.0, ge=0, le=1, help="drop if under this share of the answer's content words are in input/passages"
+        0.05, ge=0, le=1, help="drop if under this share of the answer's content words are in input/passages"
     )
     min_agreement: float = knob(
         0.6, ge=0, le=1, help="drop a voted answer (gen_responses.consistency_samples) with less agreement"

@@ -472,3 +472,10 @@ def test_grounding_filters_at_their_defaults_drop_off_label_and_split_vote_answe
         GROUNDING, FilterRecordsParams(min_support=0.25, min_agreement=0), None
     )
     assert metrics["dropped"] == {"off_label": 1, "unsupported": 1}  # "made-up" (0.2); None passes
+
+
+def test_vote_samples_are_short_and_sampled_the_greedy_pass_is_not():
+    p = GenResponsesParams(consistency_samples=4)
+    votes, greedy = gen_responses.consistency_sampling(p), gen_responses.sampling(p)
+    assert (votes.max_new_tokens, votes.temperature) == (36, 0.7)  # 3 tokens a word of 12 words
+    assert (greedy.max_new_tokens, greedy.temperature) == (128, 0.0)

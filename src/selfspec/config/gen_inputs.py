@@ -36,7 +36,7 @@ class GenInputsParams:
         factory=lambda: list(CORPUS_TASK_TYPES), help="mixed: task types whose input is a corpus passage"
     )
     corpus_top_k: int = knob(
-        10, gt=0, help="passages retrieved per instruction; the best usable unused one is taken"
+        30, gt=0, help="passages retrieved per instruction; the best usable unused one is taken"
     )
     corpus_min_words: int = knob(
         80,

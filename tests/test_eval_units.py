@@ -104,7 +104,7 @@ def test_limit_is_an_int_null_or_a_per_task_mapping_and_anything_else_is_refused
     }
     with pytest.raises(
         ConfigError,
-        match=r"-S evaluate.limit.pubmedqa=0: evaluate.limit.pubmedqa: expected a positive int or null, got 0",
+        match=r"-S evaluate.limit.pubmedqa=0: evaluate.limit.pubmedqa: expected a positive int or null, got 0",  # noqa: E501
     ):
         load_params(params, ["evaluate.limit.pubmedqa=0"])
     with pytest.raises(ConfigError, match=r"evaluate.limit: expected a positive int, null .* got 'all'"):

@@ -75,6 +75,11 @@ def test_kept_records_have_exactly_the_training_schema():
             "task_type": "",
             "seed_ids": ["g1"],
             "passages": [{"id": "p1", "score": 3.5}],
+            # provenance (issue 13): None where the record did not carry it
+            "input_source": None,
+            "input_passage": None,
+            "support": None,
+            "agreement": None,
         }
     ]
 

@@ -29,3 +29,11 @@ class FilterRecordsParams:
         0.25, gt=0, le=1, help="degenerate if repeated word 4-grams make up more than this share"
     )
     near_dup_threshold: float = knob(0.8, gt=0, le=1, help="Jaccard of word 3-grams of instruction+input")
+    min_support: float = knob(
+        0.05, ge=0, le=1, help="drop if under this share of the answer's content words are in input/passages"
+    )
+    min_agreement: float = knob(
+        0.6, ge=0, le=1, help="drop a voted answer (gen_responses.consistency_samples) with less agreement"
+    )
+    check_labels: bool = knob(True, help="drop a classification answer that gives none of its labels")
+    min_judge_score: int = knob(0, ge=0, le=5, help="drop a judged record rated under this; 0: off")

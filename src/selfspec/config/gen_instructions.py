@@ -17,6 +17,9 @@ TASK_VERBS = [
     "find", "give", "identify", "interpret", "list", "name", "outline", "paraphrase", "predict",
     "propose", "provide", "rank", "read", "recommend", "rewrite", "select", "simplify", "state",
     "suggest", "summarize", "summarise", "translate", "write",
+    "analyze", "analyse", "appraise", "assign", "briefly", "categorize", "categorise", "correct", "critique",
+    "decide", "differentiate", "distinguish", "draft", "expand", "generate", "label", "match", "pick",
+    "review", "tag",
 ]  # fmt: skip
 BAD_STARTS = ["write a program", "write a code", "write a function", "answer:", "output:", "input:"]
 
@@ -39,11 +42,27 @@ class GenInstructionsParams:
     task_verbs: list[str] = knob(
         factory=lambda: list(TASK_VERBS), help="else a question, or not a task; []: no check"
     )
+    seed_first_words: bool = knob(
+        False, help="also accept every seed's first word as a verb (before issue 13: 'a', 'in', 'given'...)"
+    )
+    generated_per_prompt: int = knob(
+        2, ge=0, help="kept instructions shown after the seeds in each prompt (Self-Instruct: 2 of 8)"
+    )
+    charset: str = knob(
+        "latin_greek",
+        choices=["ascii", "latin_greek"],
+        help="ascii: any non-ASCII character drops the task (bad_start); latin_greek: µ, β, ° pass, "
+        "other scripts are dropped as foreign_script",
+    )
+    task_types: bool = knob(
+        True, help="label each task with the nearest seed's task_type and is_classification ('' / false)"
+    )
 
     def check(self) -> None:
         if self.min_words > self.max_words:
             raise ValueError(f"min_words: must be <= max_words ({self.max_words}), got {self.min_words}")
-        if self.seeds_per_prompt > 8:
+        if self.seeds_per_prompt + self.generated_per_prompt > 8:
             raise ValueError(
-                f"seeds_per_prompt: at most 8 fit the prompt's list, got {self.seeds_per_prompt}"
+                f"seeds_per_prompt: with generated_per_prompt at most 8 fit the prompt's list, got "
+                f"{self.seeds_per_prompt} + {self.generated_per_prompt}"
             )

@@ -30,16 +30,20 @@ def _maybe_json(path: Path) -> Any:
 
 def collect(params, root: Path = Path("."), n_examples: int = 5) -> dict[str, Any]:
     """Everything the report shows, as plain data (the unit tests check this)."""
+    from selfspec.report.quality import grounding_stats
     from selfspec.seeds import load_seeds, seeds_path, summarize
 
     seeds = load_seeds(root / seeds_path(params))
     records_path = root / "data/filter_records/records.jsonl"
     records = read_jsonl(records_path) if records_path.is_file() else []
+    responses_path = root / "data/gen_responses/responses.jsonl"
+    responses = read_jsonl(responses_path) if responses_path.is_file() else []
     return {
         "domain": params.base.domain,
         "seeds": summarize(seeds),
         "stages": {s: _maybe_json(root / f"metrics/{s}.json") for s in GEN_STAGES},
         "data": data_stats(records),
+        "grounding": grounding_stats(responses, records),
         "examples": examples(records, root / "data/build_corpus/passages.jsonl", n_examples),
         "train": _maybe_json(root / "metrics/train.json"),
         "evaluation": _maybe_json(root / "metrics/evaluate.json"),

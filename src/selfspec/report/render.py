@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from selfspec.report import filtering_png, png_base64, registry_state, training_curve_png
+from selfspec.report.quality import grounding_rows, support_png
 
 HERE = Path(__file__).parent
 
@@ -67,6 +68,7 @@ def render(ctx: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     env.filters["fmt"] = fmt
     rows, gate = evaluation_rows(ctx["evaluation"])
     full = {**ctx, "rows": rows, "gate": gate, "registry": registry_state(ctx["registry"])}
+    full["grounding_rows"] = grounding_rows(ctx["grounding"])
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / "report.md"
     md.write_text(env.get_template("report.md.j2").render(**full))
@@ -76,6 +78,7 @@ def render(ctx: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
         "curve": training_curve_png(ctx["registry"]),
         "comparison": png_base64(ctx["comparison_png"]),
         "filtering": filtering_png(ctx["stages"]),
+        "support_png": support_png(ctx["grounding"]),
     }
     html = out_dir / "report.html"
     html.write_text(html_env.get_template("report.html.j2").render(**html_full))

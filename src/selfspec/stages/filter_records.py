@@ -8,9 +8,13 @@ trim back to under ``trim``), ``empty`` output, ``too_short`` / ``too_long`` out
 "## Question:" or "Task:" block), ``contaminated`` (shares a word n-gram with an evaluation
 question, its options or its context, ``n = min(contamination_ngram, the text's length)``: see
 ``selfspec.generation.contamination``; counted per evaluation set in the metrics) and
-``near_duplicate`` (Jaccard of word 3-grams of instruction + input against a kept record). Output:
-the training set, ``data/filter_records/records.jsonl``: ``id, instruction, input, output,
-task_type, seed_ids, passages``.
+``near_duplicate`` (Jaccard of word 3-grams of instruction + input against a kept record).
+Then the grounding checks (issue 13; each off at its default of 0 / false): ``off_label`` (a
+classification answer that gives none of the instruction's labels), ``low_agreement`` (a voted
+answer under ``min_agreement``), ``unsupported`` (``support`` under ``min_support``; answers with
+nothing to check pass) and ``judged_low`` (``judge_score`` under ``min_judge_score``). Output: the
+training set, ``data/filter_records/records.jsonl``: ``id, instruction, input, output, task_type,
+seed_ids, passages`` and the provenance ``input_source, input_passage, support, agreement``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 STAGE = "filter_records"
 OUTPUT = "records.jsonl"
 FIELDS = ("id", "instruction", "input", "output", "task_type", "seed_ids", "passages")
+PROVENANCE = ("input_source", "input_passage", "support", "agreement")  # None when not recorded
 SHINGLE = 3  # words per shingle for near-duplicates
 # The model went on past its answer into a new prompt block ("## Question: ...", "Task: ...").
 SCAFFOLD = re.compile(r"#{2,}|(^|\n)\s*(Task|Input|Answer|Instruction|Question)\s*:", re.IGNORECASE)
@@ -104,6 +109,34 @@ def check_record(record: dict[str, Any], p, contamination: EvalOverlap) -> str |
     return None
 
 
+def check_grounding(record: dict[str, Any], p) -> str | None:
+    """The first grounding check ``record`` fails; a record without the score passes its check."""
+    from selfspec.grounding.tasks import label_of
+
+    labels = record.get("labels") or []
+    if p.check_labels and labels and label_of(record["output"], labels) is None:
+        return "off_label"
+    agreement, support, score = (record.get(k) for k in ("agreement", "support", "judge_score"))
+    if agreement is not None and agreement < p.min_agreement:
+        return "low_agreement"
+    if support is not None and support < p.min_support:
+        return "unsupported"
+    if score is not None and score < p.min_judge_score:
+        return "judged_low"
+    return None
+
+
+def grounding_metrics(kept: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean support and agreement of the kept records (over those that have one)."""
+    out: dict[str, Any] = {}
+    for key in ("support", "agreement"):
+        values = [r[key] for r in kept if r.get(key) is not None]
+        out[f"{key}_mean"] = round(sum(values) / len(values), 4) if values else None
+        out[f"with_{key}"] = len(values)
+    out["input_sources"] = dict(sorted(Counter(r.get("input_source") or "unknown" for r in kept).items()))
+    return out
+
+
 def trim(record: dict[str, Any]) -> dict[str, Any]:
     """A response cut by the token limit, back to its last full sentence (still "length" when it
     has none, so that it is dropped as truncated)."""
@@ -128,7 +161,7 @@ def run(
     for record in records:
         if p.truncated == "trim" and record.get("finish_reason") == "length":
             record, trimmed = trim(record), trimmed + 1
-        reason = check_record(record, p, contamination)
+        reason = check_record(record, p, contamination) or check_grounding(record, p)
         if reason is None and dups.seen(f"{record['instruction']} {record['input']}"):
             reason = "near_duplicate"
         if reason == "contaminated":
@@ -136,7 +169,10 @@ def run(
         if reason:
             drops[reason] += 1
             continue
-        kept.append({k: record.get(k, "" if k in ("input", "task_type") else []) for k in FIELDS})
+        kept.append(
+            {k: record.get(k, "" if k in ("input", "task_type") else []) for k in FIELDS}
+            | {k: record.get(k) for k in PROVENANCE}
+        )
     metrics = {
         "records_in": len(records),
         "kept": len(kept),
@@ -148,6 +184,7 @@ def run(
         "output_words_mean": round(sum(len(words(r["output"])) for r in kept) / max(1, len(kept)), 1),
         "with_input": sum(bool(r["input"]) for r in kept),
     }
+    metrics.update(grounding_metrics(kept))
     return kept, metrics
 
 

@@ -1,26 +1,31 @@
 """Stage ``gen_instructions``: the base model brainstorms new domain instructions (Self-Instruct).
 
-Each prompt shows ``seeds_per_prompt`` seed instructions, drawn with an RNG seeded by
-(seed, batch, slot), as a numbered list; the model continues the list (raw text, no chat
-template). Every task it writes passes the filters below, in order, or is dropped and counted by
-reason: empty, too short/long, bad start, blacklisted word, ROUGE-L > threshold against the pool
-(seed instructions + those kept so far). Batches continue until ``n_instructions`` are kept or the
+Each prompt shows ``seeds_per_prompt`` seed instructions and then ``generated_per_prompt``
+instructions kept in earlier batches (Self-Instruct's mix), drawn with an RNG seeded by (seed,
+batch, slot), as a numbered list; the model continues the list (raw text, no chat template). Every
+task it writes passes the filters below, in order, or is dropped and counted by reason: empty, too
+short/long, bad start, foreign script, blacklisted word, not a task (neither a question nor a task
+verb first), ROUGE-L > threshold against the pool (seed instructions + those kept so far). Kept
+tasks carry the nearest seed's ``task_type`` and ``is_classification`` and, for classification, the
+``labels`` the instruction lists. Batches continue until ``n_instructions`` are kept or the
 ``max_prompts`` attempt budget is spent. Output: ``data/gen_instructions/instructions.jsonl``.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from selfspec.generation import Sampling
+from selfspec.generation import Sampling, derive_seed
 from selfspec.generation.resume import BatchRunner
 from selfspec.generation.stagekit import sample_seeds
 from selfspec.generation.text import RougePool, words
+from selfspec.grounding.tasks import is_task, label_space, nearest_type, script_ok
 from selfspec.prompts import load_prompt
 from selfspec.prompts.instructions import needs_input, parse_tasks
 
@@ -40,44 +45,60 @@ def run(
     """Brainstorm until ``p.n_instructions`` pass the filters or ``p.max_prompts`` are spent."""
     prompt = load_prompt("instructions")
     pool = RougePool(s.instruction for s in seeds)
-    starts = task_starts(seeds, p.task_verbs)
+    typer = (seeds, RougePool(s.instruction for s in seeds)) if p.task_types else None
+    starts = task_starts(seeds, p.task_verbs, p.seed_first_words)
     kept: list[dict[str, Any]] = []
     drops: Counter[str] = Counter()
     index = 0
     while len(kept) < p.n_instructions and index * batch_size < p.max_prompts:
         size = min(batch_size, p.max_prompts - index * batch_size)
         shown = [sample_seeds(seeds, p.seeds_per_prompt, seed, STAGE, index, j) for j in range(size)]
-        texts = [prompt.render(domain=domain, tasks=[s.instruction for s in group]) for group in shown]
+        extra = [sample_generated(kept, p.generated_per_prompt, seed, index, j) for j in range(size)]
+        texts = [
+            prompt.render(domain=domain, tasks=[s.instruction for s in group] + more)
+            for group, more in zip(shown, extra, strict=True)
+        ]
         for group, completion in zip(shown, runner.run(index, texts), strict=True):
             tasks, n_cut = parse_tasks(completion.text, completion.finish_reason == "length")
             drops["truncated"] += n_cut
             for task in tasks:
                 if len(kept) == p.n_instructions:
                     break
-                _consider(task, group, index, p, pool, starts, kept, drops)
+                _consider(task, group, index, p, (pool, starts, typer), kept, drops)
         index += 1
     metrics = {"kept": len(kept), "dropped": dict(sorted(drops.items())), "prompts": runner.stats.prompts}
     metrics["candidates"] = len(kept) + sum(drops.values())
     metrics["needs_input"] = sum(r["needs_input"] for r in kept)
+    metrics["task_types"] = dict(Counter(r["task_type"] or "unknown" for r in kept).most_common())
     return kept, metrics
 
 
-def task_starts(seeds: Sequence[Any], verbs: Sequence[str]) -> frozenset[str]:
-    """First words that make an instruction a task: the verb list plus the seeds' own first words
-    (an empty verb list turns the check off)."""
+def sample_generated(kept: Sequence[dict], k: int, seed: int, index: int, slot: int) -> list[str]:
+    """``k`` instructions kept in earlier batches (none in batch 0), drawn with their own RNG."""
+    earlier = [r["instruction"] for r in kept if r["batch"] < index]
+    return random.Random(derive_seed(seed, STAGE, "generated", index, slot)).sample(
+        earlier, min(k, len(earlier))
+    )
+
+
+def task_starts(seeds: Sequence[Any], verbs: Sequence[str], seed_first_words: bool = False) -> frozenset[str]:
+    """First words that make an instruction a task: the verb list, plus (``seed_first_words``) the
+    seeds' own first words — which lets "A", "In", "Given" through (an empty list: no check)."""
     if not verbs:
         return frozenset()
-    return frozenset(v.lower() for v in verbs) | {
-        words(s.instruction)[0] for s in seeds if words(s.instruction)
-    }
+    own = {words(s.instruction)[0] for s in seeds if words(s.instruction)} if seed_first_words else set()
+    return frozenset(v.lower() for v in verbs) | own
 
 
-def _consider(task: str, group, index: int, p, pool: RougePool, starts, kept: list, drops: Counter) -> None:
+def _consider(task: str, group, index: int, p, checks, kept: list, drops: Counter) -> None:
+    pool, starts, typer = checks
     reason = check_instruction(task, p, pool, starts)
     if reason:
         drops[reason] += 1
         return
     pool.add(task)
+    task_type, is_classification = nearest_type(task, *typer) if typer else ("", False)
+    labels = label_space(task) if is_classification else []
     kept.append(
         {
             "id": f"ins-{len(kept) + 1:05d}",
@@ -85,6 +106,9 @@ def _consider(task: str, group, index: int, p, pool: RougePool, starts, kept: li
             "needs_input": needs_input(task),
             "seed_ids": [s.id for s in group],
             "batch": index,
+            "task_type": task_type,
+            "is_classification": bool(labels),  # a label to check answers against, or not one
+            "labels": labels,
         }
     )
 
@@ -100,11 +124,18 @@ def check_instruction(task: str, p, pool: RougePool, starts: frozenset[str]) -> 
         return "too_short"
     if n > p.max_words:
         return "too_long"
-    if not task[0].isalnum() or not task.isascii() or lowered.startswith(tuple(p.bad_starts)):
+    ascii_only = p.charset == "ascii"
+    if (
+        not task[0].isalnum()
+        or (ascii_only and not task.isascii())
+        or lowered.startswith(tuple(p.bad_starts))
+    ):
         return "bad_start"
+    if not script_ok(task):
+        return "foreign_script"
     if any(re.search(rf"\b{re.escape(w)}\b", lowered) for w in p.blacklist):
         return "blacklisted"
-    if starts and not task.rstrip().endswith("?") and tokens[0] not in starts:
+    if starts and not is_task(task, starts):
         return "not_a_task"
     if pool.max_similarity(task) > p.rouge_threshold:
         return "similar_to_pool"

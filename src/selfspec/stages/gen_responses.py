@@ -1,10 +1,19 @@
 """Stage ``gen_responses``: the base model answers each instruction, grounded in retrieved passages.
 
-For each record the retriever returns the ``top_k`` passages for instruction + input; the prompt
-shows ``n_demos`` seed demonstrations (the closest seeds by ROUGE-L), the passages as background
-knowledge, then the task. Decoding is greedy by default (as in Kang et al. 2023). The record keeps
-the passage ids and scores, the demonstration ids and the finish reason (``filter_records`` drops
-truncated answers). ``retrieval: false`` is the paper's ablation: same prompt, no passages.
+For each record the retriever returns the ``top_k`` passages for instruction + input (the passage
+that already is the input is not shown twice); the prompt shows ``n_demos`` seed demonstrations
+(drawn from the ``demo_candidates`` closest seeds by ROUGE-L, the record's task type first), the
+passages as background knowledge, then the task. Decoding is greedy by default (as in Kang et al.
+2023). Then, each a param:
+
+* an output-first record (``target_label``) is answered by its label (Self-Instruct);
+* self-consistency (``consistency_samples`` > 0): a short or classification answer is voted on with
+  k sampled answers; the majority is kept, with its ``agreement``;
+* every answer gets a ``support`` score (``selfspec.grounding.support``) against what the prompt
+  showed; ``judge``: the model rates it 1-5 (``judge_score``).
+
+``filter_records`` applies the thresholds. The record keeps passage ids and scores, demo ids and
+the finish reason. ``retrieval: false`` is the paper's ablation: same prompt, no passages.
 Output: ``data/gen_responses/responses.jsonl``.
 """
 
@@ -16,14 +25,20 @@ from typing import Any
 
 from selfspec.generation import Sampling
 from selfspec.generation.resume import BatchRunner
-from selfspec.generation.stagekit import length_sorted_batches, nearest_seeds
+from selfspec.generation.stagekit import length_sorted_batches
 from selfspec.generation.text import RougePool, truncate_words
+from selfspec.grounding.answers import judge, needs_vote, vote
+from selfspec.grounding.cuts import shorten
+from selfspec.grounding.demos import choose_demos
+from selfspec.grounding.support import support_score
 from selfspec.prompts import load_prompt
+from selfspec.prompts.judge import parse_score
 from selfspec.prompts.responses import parse_response
 
 STAGE = "gen_responses"
 OUTPUT = "responses.jsonl"
 QUERY_MAX_WORDS = 64  # BM25 queries: the instruction and the start of the input
+DROPPED_FIELDS = ("batch", "needs_input", "labels", "is_classification")
 
 
 def sampling(p) -> Sampling:
@@ -31,12 +46,31 @@ def sampling(p) -> Sampling:
     return Sampling(p.max_new_tokens, p.temperature, p.top_p, stop, p.repetition_penalty)
 
 
+def consistency_sampling(p) -> Sampling:
+    """Votes are on short answers: a sample longer than ~3 tokens a word disagrees anyway."""
+    stop = load_prompt("responses").stop
+    budget = min(p.max_new_tokens, 3 * p.consistency_max_words)
+    return Sampling(budget, p.consistency_temperature, p.top_p, stop, p.repetition_penalty)
+
+
+def judge_sampling() -> Sampling:
+    prompt = load_prompt("judge")
+    return Sampling(int(prompt.settings["max_new_tokens"]), 0.0, 1.0, prompt.stop)
+
+
 def retrieve(records: Sequence[dict], retriever, k: int) -> list[list[Any]]:
-    """Top-k hits per record (empty lists when retrieval is off)."""
+    """Top-k hits per record (empty lists when retrieval is off), without the record's own input
+    passage (it is in the prompt already)."""
     if retriever is None:
         return [[] for _ in records]
     queries = [truncate_words(f"{r['instruction']} {r['input']}", QUERY_MAX_WORDS) for r in records]
-    return retriever.search(queries, k)
+    found = retriever.search(queries, k + 1)
+    own = [(r.get("input_passage") or {}).get("id") for r in records]
+    return [[h for h in hits if h.id != pid][:k] for hits, pid in zip(found, own, strict=True)]
+
+
+def shown_passages(hits: Sequence[Any], p) -> list[dict[str, str]]:
+    return [{"title": h.title, "text": shorten(h.text, p.passage_max_words, p.cut)} for h in hits]
 
 
 def build_prompt(record: dict, hits: Sequence[Any], demos: Sequence[Any], p, domain: str) -> str:
@@ -44,16 +78,15 @@ def build_prompt(record: dict, hits: Sequence[Any], demos: Sequence[Any], p, dom
     shown = [
         {
             "instruction": d.instruction,
-            "input": truncate_words(d.instances[0].input, cut),
-            "output": truncate_words(d.instances[0].output, cut),
+            "input": shorten(d.instances[0].input, cut, p.cut, keep_last=True),
+            "output": shorten(d.instances[0].output, cut, p.cut),
         }
         for d in demos
     ]
-    passages = [{"title": h.title, "text": truncate_words(h.text, p.passage_max_words)} for h in hits]
     return load_prompt("responses").render(
         domain=domain,
         demos=shown,
-        passages=passages,
+        passages=shown_passages(hits, p),
         instruction=record["instruction"],
         input=record["input"],
     )
@@ -61,39 +94,107 @@ def build_prompt(record: dict, hits: Sequence[Any], demos: Sequence[Any], p, dom
 
 def run(
     records: Sequence[dict], seeds: Sequence[Any], p, runner: BatchRunner, batch_size: int, domain: str,
-    retriever=None,
+    retriever=None, sample_runner: BatchRunner | None = None, judge_runner: BatchRunner | None = None,
+    seed: int = 0,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
+    """``sample_runner`` / ``judge_runner``: the runners of the second passes (default: on
+    ``runner``'s generator with their own sampling, no resume file)."""
     hits = retrieve(records, retriever if p.retrieval else None, p.top_k)
     pool = RougePool(s.instruction for s in seeds)
-    demos = [nearest_seeds(r["instruction"], seeds, pool, p.n_demos) for r in records]
+    demos = [
+        choose_demos(
+            r["instruction"], r.get("task_type", ""), seeds, pool, p.n_demos, p.demo_candidates,
+            p.demo_match_type, seed, STAGE, r["id"],
+        )
+        for r in records
+    ]  # fmt: skip
     prompts = [build_prompt(r, h, d, p, domain) for r, h, d in zip(records, hits, demos, strict=True)]
-    outputs: dict[int, Any] = {}
-    for index, rows in enumerate(
-        length_sorted_batches(range(len(records)), lambda i: len(prompts[i]), batch_size)
-    ):
-        for i, completion in zip(rows, runner.run(index, [prompts[i] for i in rows]), strict=True):
-            outputs[i] = completion
-    out = [
-        {
-            **{k: v for k, v in r.items() if k not in ("batch", "needs_input")},
-            "output": parse_response(outputs[i].text),
-            "finish_reason": outputs[i].finish_reason,
-            "task_type": "",
-            "passages": [{"id": h.id, "score": round(h.score, 4)} for h in hits[i]],
-            "demo_ids": [d.id for d in demos[i]],
-        }
-        for i, r in enumerate(records)
-    ]
+    answers = _greedy(records, prompts, runner, batch_size)
+    votes = _votes(
+        records,
+        prompts,
+        answers,
+        p,
+        sample_runner or _second(runner, consistency_sampling(p), "votes"),
+        batch_size,
+    )
+    out = [_record(r, answers[i], votes.get(i), hits[i], demos[i], p) for i, r in enumerate(records)]
+    if p.judge:
+        _add_judge_scores(
+            out, hits, p, judge_runner or _second(runner, judge_sampling(), "judge"), batch_size, domain
+        )
     metrics = {
         "records": len(out),
         "retrieval": bool(p.retrieval and retriever is not None),
         "without_passages": sum(not h for h in hits),
+        "voted": len(votes),
+        "answered_by_label": sum("target_label" in r for r in records),
     }
     return out, metrics
 
 
+def _second(runner: BatchRunner, sampling: Sampling, name: str) -> BatchRunner:
+    return BatchRunner(runner.generator, sampling, runner.seed, f"{runner.stage}-{name}")
+
+
+def _greedy(records: Sequence[dict], prompts: Sequence[str], runner: BatchRunner, batch_size: int) -> dict:
+    """(text, finish_reason) by row; output-first records take their label and spend no prompt."""
+    answers = {i: (r["target_label"], "stop") for i, r in enumerate(records) if r.get("target_label")}
+    rows = [i for i in range(len(records)) if i not in answers]
+    for index, batch in enumerate(length_sorted_batches(rows, lambda i: len(prompts[i]), batch_size)):
+        for i, completion in zip(batch, runner.run(index, [prompts[i] for i in batch]), strict=True):
+            answers[i] = (parse_response(completion.text), completion.finish_reason)
+    return answers
+
+
+def _votes(records, prompts, answers, p, sample_runner, batch_size) -> dict[int, tuple[str, float]]:
+    if not p.consistency_samples:
+        return {}
+    labels = [r.get("labels") or [] for r in records]
+    rows = [
+        i
+        for i, r in enumerate(records)
+        if "target_label" not in r and answers[i][1] == "stop"
+        and needs_vote(answers[i][0], labels[i], p.consistency_max_words)
+    ]  # fmt: skip
+    greedy = {i: answers[i][0] for i in rows}
+    return vote(rows, prompts, greedy, lambda i: labels[i], sample_runner, p.consistency_samples, batch_size)
+
+
+def _record(r: dict, answer: tuple[str, str], voted, hits: Sequence[Any], demos: Sequence[Any], p) -> dict:
+    output = voted[0] if voted else answer[0]
+    sources = [r["input"], *(x["text"] for x in shown_passages(hits, p))]
+    return {
+        **{k: v for k, v in r.items() if k not in DROPPED_FIELDS},
+        "output": output,
+        "finish_reason": answer[1],
+        "task_type": r.get("task_type", ""),
+        "labels": r.get("labels") or [],
+        "passages": [{"id": h.id, "score": round(h.score, 4)} for h in hits],
+        "demo_ids": [d.id for d in demos],
+        "support": support_score(output, r["instruction"], sources),
+        "agreement": voted[1] if voted else None,
+    }
+
+
+def _add_judge_scores(
+    out: list[dict], hits, p, judge_runner: BatchRunner, batch_size: int, domain: str
+) -> None:
+    prompt = load_prompt("judge")
+    texts = {
+        i: prompt.render(
+            domain=domain, passages=shown_passages(hits[i], p), instruction=r["instruction"],
+            input=r["input"], output=r["output"],
+        )
+        for i, r in enumerate(out)
+    }  # fmt: skip
+    for i, score in judge(texts, judge_runner, batch_size, parse_score).items():
+        out[i]["judge_score"] = score
+
+
 def main(params) -> None:
     from selfspec.generation import open_generator
+    from selfspec.generation.resume import PartialStore
     from selfspec.generation.stagekit import finish, model_files, partial_store, progress
     from selfspec.io import ensure_writable, read_jsonl
     from selfspec.retrieval import INDEX_DIR, MANIFEST, open_retriever
@@ -102,19 +203,29 @@ def main(params) -> None:
     from selfspec.stages import gen_inputs
 
     started = time.perf_counter()
-    p = params.gen_responses
+    p, seed = params.gen_responses, params.base.seed
     source = data_dir(gen_inputs.STAGE) / gen_inputs.OUTPUT
     records = read_jsonl(source)
     seeds = load_seeds(seeds_path(params))
     retriever = open_retriever(params) if p.retrieval else None
     generator = open_generator(params)
     deps = [source, seeds_path(params), *model_files()] + ([INDEX_DIR / MANIFEST] if p.retrieval else [])
-    store = partial_store(STAGE, params, generator, ["responses"], deps)
+    store = partial_store(STAGE, params, generator, ["responses", "judge"], deps)
     ensure_writable(data_dir(STAGE) / OUTPUT, store.path, metrics_path(STAGE))  # before generating
+    # the second passes resume from files of their own, keyed like the first
+    sample_store, judge_store = (
+        PartialStore(store.path.with_suffix(f".{n}.jsonl")) for n in ("votes", "judge")
+    )
     with progress(len(records), STAGE) as bar:
-        runner = BatchRunner(generator, sampling(p), params.base.seed, STAGE, store, bar)
+        runner = BatchRunner(generator, sampling(p), seed, STAGE, store, bar)
+        samples = BatchRunner(generator, consistency_sampling(p), seed, f"{STAGE}-votes", sample_store)
+        judging = BatchRunner(generator, judge_sampling(), seed, f"{STAGE}-judge", judge_store)
         out, metrics = run(
-            records, seeds, p, runner, params.generation.batch_size, params.base.domain, retriever
-        )
+            records, seeds, p, runner, params.generation.batch_size, params.base.domain, retriever,
+            samples, judging, seed,
+        )  # fmt: skip
     metrics.update(runner.stats.metrics(), generator=generator.describe())
+    metrics["second_passes"] = {"votes": samples.stats.metrics(), "judge": judging.stats.metrics()}
     finish(STAGE, OUTPUT, out, metrics, store, started)
+    sample_store.remove()
+    judge_store.remove()

@@ -50,7 +50,8 @@ def test_switching_the_domain_changes_only_the_domain_owned_params():
 
     bio, fin = load_params(PARAMS), load_params(PARAMS, ["base.domain=finance"])
     a, b = flatten(to_dict(bio)), flatten(to_dict(fin))
-    assert {k for k in a if a[k] != b[k]} == {"base.domain", *OWNED}
+    assert {k for k in a if a[k] != b[k]} == {"base.domain", *OWNED, "evaluate.include_path"}
+    assert fin.evaluate.include_path == [*bio.evaluate.include_path, "evals/domains/finance"]
     assert fin.evaluate.tasks == ["mmlu_finance", "mmlu_finance_cloze"]
     assert (fin.evaluate.primary_task, fin.evaluate.primary_metric) == ("mmlu_finance", "acc")
     assert fin.prepare_evals.datasets == ["mmlu_professional_accounting", "mmlu_high_school_macroeconomics",
@@ -98,9 +99,9 @@ def test_every_suite_names_data_sets_and_tasks_the_repo_has():
     from selfspec.evaluation.tasks import task_manager
 
     sources = load_sources(REPO / "evals/sources.yaml")
-    index = task_manager([REPO / "evals/tasks"]).task_index
     for path in sorted((REPO / "evals/domains").glob("*.yaml")):
         suite = load_suite(path)
+        index = task_manager([REPO / "evals/tasks", *(REPO / f for f in suite.include_path)]).task_index
         assert set(suite.datasets) <= set(sources), path
         tasks = [t for t in [*suite.tasks, suite.primary_task] if t != "biomed_gen"]  # biomed_gen: gen-tasks
         assert set(tasks) <= set(index), (path, sorted(set(tasks) - set(index)))
@@ -298,3 +299,32 @@ def test_finance_domain_runs_from_corpus_to_records_on_its_own_seeds_and_folder(
     hits = retriever.search(["Northmere dividend"], 1)
     assert hits[0][0].id == "documents:news/wire.jsonl:w1"
     assert Path("data/filter_records/records.jsonl").is_file()
+
+
+@pytest.mark.integration
+def test_finance_domain_prepares_and_evaluates_its_own_suite_and_nothing_else(in_tmp_repo, tiny_model_dir):
+    from tests.fixtures.evals.builders import _write_parquet, mmlu_rows, sources_for_mirror
+
+    (in_tmp_repo / "evals").symlink_to(REPO / "evals")
+    (in_tmp_repo / "models").mkdir()
+    (in_tmp_repo / "models/prepare_model").symlink_to(tiny_model_dir)
+    mirror = in_tmp_repo / "mirror"
+    subjects = ["professional_accounting", "high_school_macroeconomics", "high_school_microeconomics",
+                "econometrics"]  # fmt: skip
+    for s in subjects:
+        _write_parquet(mirror / f"mmlu/{s}/test-00000-of-00001.parquet", mmlu_rows(s, 3))
+        _write_parquet(mirror / f"mmlu/{s}/dev-00000-of-00001.parquet", mmlu_rows(s, 2))
+    sources = sources_for_mirror(REPO / "evals/sources.yaml", in_tmp_repo / "sources.yaml", mirror)
+    argv = ["--params", str(PARAMS)]
+    for o in ("base.domain=finance", f"base.data_mirror={mirror}", f"prepare_evals.sources={sources}",
+              "evaluate.limit=2", "base.dtype=float32"):  # fmt: skip
+        argv += ["-S", o]
+    assert main(["prepare_evals", *argv]) == 0
+    manifest = json.loads(Path("data/prepare_evals/manifest.json").read_text())
+    assert sorted(manifest["datasets"]) == sorted(f"mmlu_{s}" for s in subjects)
+    assert main(["evaluate_base", *argv]) == 0
+    metrics = json.loads(Path("metrics/evaluate_base.json").read_text())
+    assert metrics.pop("skipped") == [] and metrics.pop("timing")
+    leaves = {f"mmlu_{s}" for s in subjects} | {f"mmlu_{s}_cloze" for s in subjects}
+    assert set(metrics) == leaves | {"mmlu_finance", "mmlu_finance_cloze"}
+    assert all(metrics[t]["n"] == 2 for t in leaves) and metrics["mmlu_finance"]["n"] == 8

@@ -4,6 +4,7 @@ Seeds are ``<base.seeds_dir>/<domain>.jsonl``, the corpus ``<base.corpora_dir>/<
 evaluation suite ``<base.suites_dir>/<domain>.yaml``: the data sets ``prepare_evals`` fetches and the
 lm-eval tasks, primary task and metric the evaluate stages run and gate on. Those four params are
 left ``null`` in params.yaml, which means "the domain's"; a value set there (or with ``-S``) wins.
+A suite may bring its own task folders (``include_path``), added to ``evaluate.include_path``.
 So ``-S base.domain=finance`` changes seeds, corpus and evaluation, and no other param.
 """
 
@@ -23,7 +24,8 @@ OWNED = {
     "evaluate.primary_task": "primary_task",
     "evaluate.primary_metric": "primary_metric",
 }
-SUITE_KEYS = {"description", *OWNED.values()}
+# and the suite's own task folders, added to evaluate.include_path (biomedical's live in evals/tasks)
+SUITE_KEYS = {"description", "include_path", *OWNED.values()}
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Suite:
     primary_task: str
     primary_metric: str
     description: str = ""
+    include_path: tuple[str, ...] = ()
 
 
 def suite_path(params: Any, root: str | Path = ".") -> Path:
@@ -75,8 +78,11 @@ def _parse(raw: Any, path: Path) -> Suite:
     for key in ("primary_task", "primary_metric"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise ConfigError(f"{path}: {key}: must be a non-empty string, got {raw.get(key)!r}")
+    folders = raw.get("include_path") or []
+    if not isinstance(folders, list) or not all(isinstance(f, str) and f for f in folders):
+        raise ConfigError(f"{path}: include_path: must be a list of folders, got {folders!r}")
     return Suite(path, list(raw["datasets"]), list(raw["tasks"]), raw["primary_task"],
-                 raw["primary_metric"], str(raw.get("description") or ""))  # fmt: skip
+                 raw["primary_metric"], str(raw.get("description") or ""), tuple(folders))  # fmt: skip
 
 
 def resolve(params: Any, root: str | Path = ".", required: Sequence[str] = ()) -> None:
@@ -96,6 +102,8 @@ def resolve(params: Any, root: str | Path = ".", required: Sequence[str] = ()) -
     for key in unset:
         section, name = key.split(".")
         setattr(getattr(params, section), name, getattr(suite, OWNED[key]))
+    known = params.evaluate.include_path
+    params.evaluate.include_path = [*known, *(f for f in suite.include_path if f not in known)]
 
 
 def _get(params: Any, key: str) -> Any:

@@ -304,7 +304,7 @@ add(
     "Answer with the letter of the best option.",
     [
         (
-            "Paying a cash dividend reduces which item on the company's balance sheet?\nA. Accounts payable\nB. Inventory\nC. Cash and retained earnings\nD. Long-term debt",
+            "Once a cash dividend has been declared and paid, which items on the balance sheet are lower?\nA. Accounts payable\nB. Inventory\nC. Cash and retained earnings\nD. Long-term debt",
             "C",
         )
     ],

@@ -77,6 +77,21 @@ def test_a_domain_without_a_suite_fails_naming_the_file_when_a_stage_reads_it(tm
     assert load_params(PARAMS, overrides, sections=["base", "build_corpus"]).evaluate.tasks is None
 
 
+def test_every_stage_reading_a_domain_owned_param_reruns_when_the_domain_or_its_suite_changes():
+    import yaml
+
+    from selfspec.domains import _covers
+
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    readers = {n for n, st in stages.items() for e in st.get("params", []) for k in OWNED if _covers(e, k)}
+    assert readers == {"prepare_evals", "evaluate_base", "evaluate"}
+    for name in readers:
+        params, deps = stages[name]["params"], stages[name]["deps"]
+        assert "evals/domains" in deps, name
+        assert any(_covers(e, "base.domain") for e in params), name
+        assert any(_covers(e, "base.suites_dir") for e in params), name
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -39,7 +39,7 @@ def make_project(root: Path, mirror: Path, url_base: str, env_extra: dict[str, s
     """This repo's pipeline files, the HPO source on a tiny obo file, eval sources not pinned
     (the fixture files are no public copies) with their URLs under ``url_base``."""
     root.mkdir(parents=True)
-    for rel in ("dvc.yaml", "params.yaml", "evals/sources.yaml"):
+    for rel in ("dvc.yaml", "params.yaml", "evals/sources.yaml", "evals/domains/biomedical.yaml"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / rel, root / rel)
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))

@@ -25,7 +25,7 @@ STAGES: dict[str, str] = {
     "gen_responses": "the base model answers, grounded in retrieved passages",
     "filter_records": "drop degenerate, duplicate and contaminated records",
     "train": "QLoRA-tune an adapter on the records; track and register it in MLflow",
-    "evaluate_base": "lm-eval the base model on the biomedical suite",
+    "evaluate_base": "lm-eval the base model on the domain's suite",
     "evaluate": "lm-eval base + adapter, compare with the base, gate promotion",
 }
 

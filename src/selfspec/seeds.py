@@ -8,15 +8,15 @@ here is biomedical: another domain is a new file and ``base.domain``.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from selfspec.errors import DataError
-from selfspec.io import iter_jsonl
 
 REQUIRED = ("id", "name", "instruction", "instances", "is_classification", "task_type")
 NONEMPTY_STRINGS = ("id", "name", "instruction", "task_type")
@@ -46,20 +46,52 @@ def seeds_path(params: Any) -> Path:
 
 def load_seeds(path: str | Path) -> list[SeedTask]:
     """Read and validate a seed file; the first bad line raises ``DataError`` (FILE:LINE: FIELD: msg)."""
+    seeds, problems = check_seeds(path)
+    if problems:
+        raise problems[0]
+    return seeds
+
+
+def check_seeds(path: str | Path) -> tuple[list[SeedTask], list[DataError]]:
+    """The good seeds and every bad line's problem (the first one of each line), in file order: a
+    hand-edited file is fixed in one pass, not one error per run. A missing or empty file raises."""
     path = Path(path)
     if not path.is_file():
         raise _missing(path)
     seeds: list[SeedTask] = []
+    problems: list[DataError] = []
     first_id: dict[str, int] = {}
     first_instruction: dict[str, int] = {}
-    for lineno, record in iter_jsonl(path):
-        seed = _parse(path, lineno, record)
-        _check_unique(path, lineno, "id", seed.id, first_id)
-        _check_unique(path, lineno, "instruction", _normalise(seed.instruction), first_instruction)
+    for lineno, record in _records(path):
+        try:
+            if isinstance(record, DataError):
+                raise record
+            seed = _parse(path, lineno, record)
+            _check_unique(path, lineno, "id", seed.id, first_id)
+            _check_unique(path, lineno, "instruction", _normalise(seed.instruction), first_instruction)
+        except DataError as e:
+            problems.append(e)
+            continue
         seeds.append(seed)
-    if not seeds:
+    if not seeds and not problems:
         raise DataError(path, None, "the seed file has no seed tasks (it is empty)")
-    return seeds
+    return seeds, problems
+
+
+def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | DataError]]:
+    """Like ``selfspec.io.iter_jsonl`` (same messages), but a bad line is yielded, not raised."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield lineno, DataError(path, lineno, f"invalid JSON (column {e.colno}: {e.msg})")
+                continue
+            if not isinstance(record, dict):
+                record = DataError(path, lineno, f"expected a JSON object, got {type(record).__name__}")
+            yield lineno, record
 
 
 def _missing(path: Path) -> DataError:

@@ -27,6 +27,7 @@ from selfspec.config.prepare_evals import PrepareEvalsParams
 from selfspec.config.prepare_model import PrepareModelParams
 from selfspec.config.tracking import TrackingParams
 from selfspec.config.train import TrainParams
+from selfspec.domains import resolve as resolve_domain
 from selfspec.errors import ConfigError
 
 __all__ = ["Params", "load_params", "default_params", "stage_sections", "knob", "validate", "DEFAULT_PARAMS"]
@@ -118,6 +119,7 @@ def load_params(
         raise ConfigError(f"{path}: cannot parse YAML: {e}") from None
     params = _build(loaded, overrides, str(path))  # wrong keys and values first, then what is missing
     _require(loaded, overrides, sections, str(path))
+    resolve_domain(params, Path(path).parent, sections)  # null evaluation params: the domain's suite
     return params
 
 
@@ -125,7 +127,9 @@ def default_params(overrides: Sequence[str] = ()) -> Params:
     """The schema's defaults (not params.yaml's) plus ``overrides``: for tests and scripts, on purpose."""
     from omegaconf import OmegaConf
 
-    return _build(OmegaConf.create({}), overrides, DEFAULTS)
+    params = _build(OmegaConf.create({}), overrides, DEFAULTS)
+    resolve_domain(params)  # from ./<base.suites_dir> when it is there
+    return params
 
 
 def _build(loaded: Any, overrides: Sequence[str], source: str) -> Params:

@@ -5,18 +5,14 @@ from typing import Any
 
 from selfspec.config._fields import knob
 
-DEFAULT_TASKS = [
-    "pubmedqa", "medmcqa", "medmcqa_cloze", "medqa_4options", "medqa_4options_cloze",
-    "mmlu_medical", "mmlu_medical_cloze", "biomed_gen",
-]  # fmt: skip
-
 
 @dataclass
 class EvaluateParams:
     """lm-eval settings shared by evaluate_base and evaluate (issue: benchmark), and the promotion gate."""
 
     include_path: list[str] = knob(factory=lambda: ["evals/tasks"], help="folders of lm-eval task YAMLs")
-    tasks: list[str] = knob(factory=lambda: list(DEFAULT_TASKS), help="lm-eval task or group names")
+    # null: the domain's suite (<base.suites_dir>/<base.domain>.yaml), as for primary_task/metric
+    tasks: list[str] | None = knob(None, help="lm-eval task or group names; null: the domain's")
     num_fewshot: int = knob(0, ge=0)
     batch_size: int = knob(8, gt=0)
     # an int (every task), null (all documents) or a mapping {task or group: int | null, default: ...}
@@ -27,15 +23,17 @@ class EvaluateParams:
     )
     # the gate: the interval's lower bound on primary_task/primary_metric must reach the margin. A group
     # (or tag) without lm-eval aggregation has metric `pooled`: the mean of its members' primary metrics
-    primary_task: str = knob("biomed_gen", help="task or group the gate reads")
-    primary_metric: str = knob("pooled", help="its metric (`pooled` for a group's pooled primary)")
+    primary_task: str | None = knob(None, help="task or group the gate reads; null: the domain's")
+    primary_metric: str | None = knob(
+        None, help="its metric (`pooled`: a group's pooled primary); null: the domain's"
+    )
     # ci_low >= margin promotes; 0: better than base at the stated confidence; negative: non-inferiority
     margin: float = knob(0.0, ge=-1.0, le=1.0, help="promote (alias champion) when ci_low >= margin")
     n_boot: int = knob(1000, ge=100, le=100000, help="paired bootstrap replicates (seeded by base.seed)")
     confidence: float = knob(0.95, gt=0.5, lt=1.0, help="coverage of the bootstrap interval")
 
     def check(self) -> None:
-        if not self.tasks:
+        if self.tasks is not None and not self.tasks:
             raise ValueError("tasks: empty; name at least one lm-eval task")
         if not self.include_path:
             raise ValueError("include_path: empty; evals/tasks holds the suite's task YAMLs")

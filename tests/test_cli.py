@@ -28,7 +28,7 @@ def test_every_dvc_stage_is_a_cli_subcommand_and_a_params_section():
         assert section in sections and section in schema, f"{name}: no params section {section!r}"
         used = {str(key).split(".")[0] for key in stage["params"]}
         assert section in used, f"{name}: dvc.yaml does not make the stage depend on params {section!r}"
-        outs = {out if isinstance(out, str) else next(iter(out)) for out in stage["outs"]}  # path or {path: opts}
+        outs = {out if isinstance(out, str) else next(iter(out)) for out in stage["outs"]}
         assert {f"data/{name}", f"models/{name}"} & outs, f"{name}: output folder"
 
 

@@ -155,7 +155,8 @@ def test_stages_compare_log_to_mlflow_and_gate_both_ways(
     params = make_repo(in_tmp_repo, tiny_model_dir, [tasks, "evaluate.limit=4", "evaluate.margin=-1.0"])
     shutil.copytree(adapter_dir, "models/train/adapter")
     registry = _mlflow_training_run(in_tmp_repo, monkeypatch)
-    Path("models/train/registry.json").write_text(json.dumps(registry))
+    Path("registry").mkdir()
+    Path("registry/train.json").write_text(json.dumps(registry))
 
     evaluate_base.main(params)
     base_metrics = read_json("metrics/evaluate_base.json")
@@ -217,7 +218,8 @@ def test_evaluate_refuses_a_base_run_with_other_settings(
 
     params = make_repo(in_tmp_repo, tiny_model_dir, ["evaluate.tasks=[pubmedqa]", "evaluate.limit=2"])
     shutil.copytree(adapter_dir, "models/train/adapter")
-    Path("models/train/registry.json").write_text(json.dumps(_mlflow_training_run(in_tmp_repo, monkeypatch)))
+    Path("registry").mkdir()
+    Path("registry/train.json").write_text(json.dumps(_mlflow_training_run(in_tmp_repo, monkeypatch)))
     evaluate_base.main(params)
     other = load_params(
         REPO / "params.yaml",

@@ -56,7 +56,7 @@ def run(repo):
     from mlflow import MlflowClient
 
     root, uri = repo
-    registry = read_json(root / "models/train/registry.json")
+    registry = read_json(root / "registry/train.json")
     client = MlflowClient(uri)
     return client, client.get_run(registry["run_id"]), registry
 

@@ -18,7 +18,13 @@ from urllib.parse import urlsplit, urlunsplit
 from selfspec.errors import SelfspecError
 
 STORE_DIR = "mlflow"
-REGISTRY_FILE = "models/train/registry.json"
+# The train stage's pointer into MLflow: its own DVC output, outside models/train so that
+# the adapter folder reproduces byte for byte (a new training is a new MLflow run id).
+REGISTRY_FILE = "registry/train.json"
+# The MLflow UI opens an experiment by its kind; without the tag it guesses, and MLflow 3 shows a
+# GenAI (traces) view for a training experiment. The values are the UI's (mlflow/server/js).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 CANDIDATE_ALIAS = "candidate"
 CHAMPION_ALIAS = "champion"
 # Never log a param whose name looks like a credential, whatever section it comes from.
@@ -100,6 +106,8 @@ def setup(params) -> str:
         exp_id = exp.experiment_id
     else:
         exp_id = exp.experiment_id
+    if exp is None or exp.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:  # older stores get it too
+        client.set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
 
@@ -158,7 +166,7 @@ def run_tags(params, stage: str = "train") -> dict[str, str]:
 
 
 def read_registry(path: str | os.PathLike = REGISTRY_FILE) -> dict[str, Any]:
-    """``models/train/registry.json``: where the trained adapter lives in MLflow."""
+    """``registry/train.json``: where the trained adapter lives in MLflow."""
     from selfspec.io import read_json
 
     path = Path(path)

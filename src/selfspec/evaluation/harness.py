@@ -24,18 +24,10 @@ class EvalOutput:
 def load_model(base_dir: str | Path, dtype, device: str, adapter_dir: str | Path | None = None):
     """The model for evaluation. An adapter is merged into a full-precision base first: an unmerged
     adapter doubles eval time, and merging into bf16 weights would round the LoRA update away."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from selfspec import loading
 
-    tokenizer = AutoTokenizer.from_pretrained(base_dir)
-    load_dtype = torch.float32 if adapter_dir else dtype
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=load_dtype)
-    if adapter_dir:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
-        model = model.to(dtype)
-    return model.to(device).eval(), tokenizer
+    model = loading.load_model(base_dir, dtype, device, adapter=adapter_dir)
+    return model, loading.load_tokenizer(base_dir)
 
 
 def evaluate(model, tokenizer, tasks: list[str], task_manager, ep, seed: int, device: str) -> EvalOutput:
@@ -56,6 +48,15 @@ def evaluate(model, tokenizer, tasks: list[str], task_manager, ep, seed: int, de
         "evaluated %d examples in %.1f s (%.3f s/example)", examples, seconds, seconds / max(examples, 1)
     )
     return EvalOutput(out, samples, flat_metrics(out), seconds, examples)
+
+
+def evaluate_seeded(model, tokenizer, tasks: list[str], task_manager, params, device: str) -> EvalOutput:
+    """``tasks`` on ``model`` with the seeds, shots, batch size and limit of ``params``: one call for
+    the base (evaluate_base) and the specialized model (evaluate), so both are scored alike."""
+    from selfspec.runtime import set_seed
+
+    set_seed(params.base.seed)
+    return evaluate(model, tokenizer, tasks, task_manager, params.evaluate, params.base.seed, device)
 
 
 def metric_name(key: str) -> tuple[str, bool]:

@@ -1,7 +1,7 @@
 """The comparison into the training run in MLflow, and the promotion gate on the registered version.
 
 Metrics are ``eval/<task>/<metric>/{base,specialized,delta,base_stderr,specialized_stderr}`` on the
-run named in ``models/train/registry.json``, so the MLflow UI compares training runs by their
+run named in ``registry/train.json``, so the MLflow UI compares training runs by their
 benchmark; the chart and metrics JSON are artifacts under ``evaluate/``. When the gate passes the
 version gets alias ``champion``; when it fails and this version held ``champion``, the alias goes.
 """

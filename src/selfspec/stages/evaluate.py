@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from selfspec.errors import StageError
+from selfspec.outputs import adapter_dir, main_file
+from selfspec.tracking import REGISTRY_FILE
 
 log = logging.getLogger(__name__)
 
 STAGE = "evaluate"
-BASE_RUN = Path("data/evaluate_base/run.json")
-ADAPTER = Path("models/train/adapter")
-REGISTRY = Path("models/train/registry.json")
+BASE_RUN = main_file("evaluate_base")
+ADAPTER = adapter_dir("train")
+REGISTRY = Path(REGISTRY_FILE)
 
 
 @dataclass
@@ -33,9 +35,9 @@ class EvaluateResult:
 
 def run(model, tokenizer, tasks, task_manager, params, device: str, base_metrics) -> EvaluateResult:
     from selfspec.evaluation.compare import compare, gate
-    from selfspec.stages import evaluate_base
+    from selfspec.evaluation.harness import evaluate_seeded
 
-    output = evaluate_base.run(model, tokenizer, tasks, task_manager, params, device)
+    output = evaluate_seeded(model, tokenizer, tasks, task_manager, params, device)
     comparison = compare(base_metrics, output.metrics)
     ep = params.evaluate
     return EvaluateResult(output, comparison, gate(comparison, ep.primary_task, ep.primary_metric, ep.margin))

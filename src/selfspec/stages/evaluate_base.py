@@ -19,11 +19,9 @@ STAGE = "evaluate_base"
 
 def run(model, tokenizer, tasks: list[str], task_manager, params, device: str):
     """lm-eval ``tasks`` on ``model``: same seeds, shots, batch size and limit as ``evaluate``."""
-    from selfspec.evaluation.harness import evaluate
-    from selfspec.runtime import set_seed
+    from selfspec.evaluation.harness import evaluate_seeded
 
-    set_seed(params.base.seed)
-    return evaluate(model, tokenizer, tasks, task_manager, params.evaluate, params.base.seed, device)
+    return evaluate_seeded(model, tokenizer, tasks, task_manager, params, device)
 
 
 def main(params) -> None:

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from selfspec.generation import Sampling
+from selfspec.generation.batching import length_sorted_batches
+from selfspec.generation.demos import nearest_seeds
 from selfspec.generation.resume import BatchRunner
-from selfspec.generation.stagekit import length_sorted_batches, nearest_seeds
 from selfspec.generation.text import RougePool, truncate_words, words
 from selfspec.prompts import load_prompt
 from selfspec.prompts.inputs import parse_input
@@ -74,15 +75,15 @@ def run(
 
 def main(params) -> None:
     from selfspec.generation import open_generator
-    from selfspec.generation.stagekit import finish, model_files, partial_store, progress
+    from selfspec.generation.resume import model_files, partial_store
+    from selfspec.generation.stage_io import finish, progress
     from selfspec.io import read_jsonl
-    from selfspec.runtime import data_dir
+    from selfspec.outputs import main_file
     from selfspec.seeds import load_seeds, seeds_path
-    from selfspec.stages import gen_instructions
 
     started = time.perf_counter()
     p = params.gen_inputs
-    source = data_dir(gen_instructions.STAGE) / gen_instructions.OUTPUT
+    source = main_file("gen_instructions")
     instructions = read_jsonl(source)
     seeds = load_seeds(seeds_path(params))
     generator = open_generator(params)

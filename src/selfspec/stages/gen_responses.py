@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from selfspec.generation import Sampling
+from selfspec.generation.batching import length_sorted_batches
+from selfspec.generation.demos import nearest_seeds
 from selfspec.generation.resume import BatchRunner
-from selfspec.generation.stagekit import length_sorted_batches, nearest_seeds
 from selfspec.generation.text import RougePool, truncate_words
 from selfspec.prompts import load_prompt
 from selfspec.prompts.responses import parse_response
@@ -94,21 +95,21 @@ def run(
 
 def main(params) -> None:
     from selfspec.generation import open_generator
-    from selfspec.generation.stagekit import finish, model_files, partial_store, progress
+    from selfspec.generation.resume import index_files, model_files, partial_store
+    from selfspec.generation.stage_io import finish, progress
     from selfspec.io import read_jsonl
-    from selfspec.retrieval import INDEX_DIR, MANIFEST, open_retriever
-    from selfspec.runtime import data_dir
+    from selfspec.outputs import main_file
+    from selfspec.retrieval import INDEX_DIR, open_retriever
     from selfspec.seeds import load_seeds, seeds_path
-    from selfspec.stages import gen_inputs
 
     started = time.perf_counter()
     p = params.gen_responses
-    source = data_dir(gen_inputs.STAGE) / gen_inputs.OUTPUT
+    source = main_file("gen_inputs")
     records = read_jsonl(source)
     seeds = load_seeds(seeds_path(params))
     retriever = open_retriever(params) if p.retrieval else None
     generator = open_generator(params)
-    deps = [source, seeds_path(params), *model_files()] + ([INDEX_DIR / MANIFEST] if p.retrieval else [])
+    deps = [source, seeds_path(params), *model_files()] + (index_files(INDEX_DIR) if p.retrieval else [])
     store = partial_store(STAGE, params, generator, ["responses"], deps)
     with progress(len(records), STAGE) as bar:
         runner = BatchRunner(generator, sampling(p), params.base.seed, STAGE, store, bar)

@@ -167,3 +167,76 @@ def test_dequantized_base_holds_exactly_the_nf4_weights_training_saw(tiny_model_
     to_packed = (_logits(plain) - _logits(packed)).abs().max()
     to_full = (_logits(plain) - _logits(full)).abs().max()
     assert to_packed < 5e-3 and to_full > 10 * to_packed, (to_packed, to_full)
+
+
+# --- evaluation loads what was trained (issue 11 §6) -------------------------------------------
+
+
+class Trained:
+    def __init__(self, quantization="nf4", double_quant=True):
+        self.quantization, self.double_quant = quantization, double_quant
+
+
+@pytest.mark.parametrize(
+    ("dtype", "adapter", "trained", "expected"),
+    [
+        # QLoRA-trained: base and specialized both on the NF4 weights, dequantized
+        (F32, None, Trained(), {"quantization": "nf4", "double_quant": True, "dequantize": True}),
+        # fp32 compute: the adapter is merged (exact, fastest)
+        (F32, "a", Trained(), {"quantization": "nf4", "double_quant": True, "dequantize": True,
+                               "adapter": "a", "merge": True}),
+        # bf16 compute: kept unmerged, so the LoRA update is applied as trained, not rounded into W
+        (BF16, "a", Trained("fp4", False), {"quantization": "fp4", "double_quant": False, "dequantize": True,
+                                            "adapter": "a", "merge": False}),
+        # plain LoRA (quantization none): the full-precision base, as trained
+        (F32, "a", Trained("none"), {"adapter": "a", "merge": True}),
+        (BF16, None, None, {}),
+    ],
+)  # fmt: skip
+def test_evaluation_loads_the_weights_training_saw(dtype, adapter, trained, expected):
+    from selfspec.evaluation.harness import eval_load_request
+
+    assert eval_load_request(dtype, adapter, trained) == expected
+
+
+def test_the_base_weights_label_tells_base_and_specialized_runs_apart():
+    from selfspec.evaluation.harness import base_weights
+
+    assert base_weights(Trained()) == "nf4+double-quant-dequantized"
+    assert base_weights(Trained("fp4", False)) == "fp4-dequantized"
+    assert base_weights(Trained("none")) == "full-precision"
+
+
+def test_the_paired_delta_is_the_adapters_alone(tiny_model_dir, adapter):
+    """Specialized minus base, weight by weight, is exactly the LoRA update: the NF4 rounding of the
+    base is in both models, and nothing else differs."""
+    import torch
+    from safetensors.torch import load_file
+
+    from selfspec.evaluation.harness import load_model
+
+    base, _ = load_model(tiny_model_dir, F32, "cpu", trained_as=Trained())
+    special, _ = load_model(tiny_model_dir, F32, "cpu", adapter_dir=adapter, trained_as=Trained())
+    lora = load_file(adapter / "adapter_model.safetensors")
+    prefix = "base_model.model.model.layers.0.self_attn.q_proj"
+    update = lora[f"{prefix}.lora_B.weight"] @ lora[f"{prefix}.lora_A.weight"] * (8 / 4)  # alpha / r
+    got = special.model.layers[0].self_attn.q_proj.weight - base.model.layers[0].self_attn.q_proj.weight
+    torch.testing.assert_close(got, update, atol=1e-6, rtol=1e-5)
+    untouched = special.model.layers[0].self_attn.k_proj.weight  # not a LoRA target
+    assert torch.equal(untouched, base.model.layers[0].self_attn.k_proj.weight)
+
+
+def test_in_bf16_the_update_is_not_rounded_into_the_weights(tiny_model_dir, adapter):
+    """bf16 evaluation keeps the adapter beside the weights: its logits follow the fp32 specialized
+    model, while a merged-then-cast model loses much of the update."""
+    import torch
+
+    from selfspec.evaluation.harness import load_model
+
+    exact, _ = load_model(tiny_model_dir, F32, "cpu", adapter_dir=adapter, trained_as=Trained())
+    kept, _ = load_model(tiny_model_dir, BF16, "cpu", adapter_dir=adapter, trained_as=Trained())
+    assert type(kept).__name__ == "PeftModel"
+    assert {p.dtype for p in kept.parameters()} == {torch.bfloat16}
+    base, _ = load_model(tiny_model_dir, F32, "cpu", trained_as=Trained())
+    effect = (_logits(exact) - _logits(base)).abs().max()
+    assert (_logits(kept) - _logits(exact)).abs().max() < 0.1 * effect

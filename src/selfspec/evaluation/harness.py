@@ -1,4 +1,4 @@
-"""lm-eval on model objects: the base (or base + merged adapter) in the compute dtype, an ``HFLM``
+"""lm-eval on model objects: the base (or base + adapter) as trained, in the compute dtype, an ``HFLM``
 wrapped around it, ``simple_evaluate`` with every seed fixed, and flat metrics from its results."""
 
 from __future__ import annotations
@@ -21,13 +21,40 @@ class EvalOutput:
     examples: int
 
 
-def load_model(base_dir: str | Path, dtype, device: str, adapter_dir: str | Path | None = None):
-    """The model for evaluation. An adapter is merged into a full-precision base first: an unmerged
-    adapter doubles eval time, and merging into bf16 weights would round the LoRA update away."""
+def load_model(
+    base_dir: str | Path, dtype, device: str, adapter_dir: str | Path | None = None, trained_as=None
+):
+    """The model for evaluation, as it was trained (docs/models.md, "Evaluating what was trained").
+
+    ``trained_as`` is the ``train`` params section. With a 4-bit ``quantization`` the base weights are
+    the NF4 weights dequantized (what training computed with), for the base model as well, so that a
+    paired delta is the adapter's alone. The adapter is merged (in fp32) only for fp32 compute; in
+    bf16/fp16 it stays unmerged, because casting a merged model rounds most of a LoRA update away.
+    """
     from selfspec import loading
 
-    model = loading.load_model(base_dir, dtype, device, adapter=adapter_dir)
+    model = loading.load_model(base_dir, dtype, device, **eval_load_request(dtype, adapter_dir, trained_as))
     return model, loading.load_tokenizer(base_dir)
+
+
+def eval_load_request(dtype, adapter_dir: str | Path | None, trained_as) -> dict[str, Any]:
+    """``selfspec.loading`` arguments of the evaluation rule above."""
+    from selfspec.loading import dtype_name
+
+    request: dict[str, Any] = {}
+    quantization = getattr(trained_as, "quantization", "none")
+    if quantization != "none":
+        request.update(quantization=quantization, double_quant=trained_as.double_quant, dequantize=True)
+    if adapter_dir is not None:
+        request.update(adapter=adapter_dir, merge=dtype_name(dtype) == "float32")
+    return request
+
+
+def base_weights(trained_as) -> str:
+    """How the base weights were evaluated (recorded in run.json; base and specialized must agree)."""
+    quantization = getattr(trained_as, "quantization", "none")
+    double = "+double-quant" if quantization != "none" and trained_as.double_quant else ""
+    return "full-precision" if quantization == "none" else f"{quantization}{double}-dequantized"
 
 
 def evaluate(model, tokenizer, tasks: list[str], task_manager, ep, seed: int, device: str) -> EvalOutput:

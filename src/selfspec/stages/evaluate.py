@@ -70,7 +70,7 @@ def main(params) -> None:
     config = stage.run_config(params, plan, dtype, device)
     base_run = read_json(BASE_RUN)
     stage.check_same_config(base_run, config, STAGE)  # before the (slow) evaluation
-    model, tokenizer = load_model(base_dir, dtype, device, adapter_dir=ADAPTER)
+    model, tokenizer = load_model(base_dir, dtype, device, adapter_dir=ADAPTER, trained_as=params.train)
     result = run(model, tokenizer, plan.run, tm, params, device, base_run["metrics"])
     out = data_dir(STAGE)
     timing = stage.write_outputs(out, config, result.output, {"comparison": result.comparison})

@@ -37,7 +37,7 @@ def main(params) -> None:
     tm, plan = stage.plan(params, STAGE)
     device = resolve_device(params.base.device)
     dtype = resolve_dtype(params.base.dtype, device)
-    model, tokenizer = load_model(base_dir, dtype, device)
+    model, tokenizer = load_model(base_dir, dtype, device, trained_as=params.train)
     output = run(model, tokenizer, plan.run, tm, params, device)
     timing = stage.write_outputs(data_dir(STAGE), stage.run_config(params, plan, dtype, device), output)
     write_json(metrics_path(STAGE), {**output.metrics, "skipped": sorted(plan.skipped), "timing": timing})

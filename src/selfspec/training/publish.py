@@ -214,7 +214,7 @@ def log_servable_model(params, base_dir: Path, adapter: Path) -> str:
 
 
 def register(params, run_id: str, experiment_id: str, base_dir: Path, adapter: Path) -> dict[str, Any]:
-    """Register the run's model as a new version with alias ``candidate``; the registry.json entry."""
+    """Register the run's model as a new version with alias ``candidate``; the registry/train.json entry."""
     import mlflow
     from mlflow import MlflowClient
 

@@ -125,8 +125,7 @@ def build_provenance(params, base_dir: Path, records_path: Path, result) -> dict
         "data_stats": result.data_stats,
         "params": {"train": to_dict(params)["train"], "seed": result.seed, "dtype": result.dtype},
         "prompt_template": {"name": params.train.template, "text": template_text(params.train.template)},
-        **tracking.git_info(),
-    }
+    }  # no git commit here: models/train must reproduce byte for byte; it is in the run, version, registry
 
 
 def write_outputs(result, provenance: dict[str, Any]) -> Path:
@@ -219,8 +218,9 @@ def register(params, run_id: str, experiment_id: str, base_dir: Path, adapter: P
     from mlflow import MlflowClient
 
     name = tracking.registered_model_name(params)
+    git = tracking.git_info()
     entry = {"tracking_uri": tracking.redact_uri(tracking.tracking_uri()), "experiment_id": experiment_id,
-             "run_id": run_id, "model_name": name, "version": None, "alias": None}  # fmt: skip
+             "run_id": run_id, "model_name": name, "version": None, "alias": None, **git}  # fmt: skip
     source = log_servable_model(params, base_dir, adapter) if params.tracking.log_model else None
     if not params.tracking.register:
         return entry
@@ -233,7 +233,7 @@ def register(params, run_id: str, experiment_id: str, base_dir: Path, adapter: P
         mv = client.create_model_version(name, f"runs:/{run_id}/adapter", run_id=run_id)
     client.set_registered_model_alias(name, tracking.CANDIDATE_ALIAS, mv.version)
     prov = json.loads((adapter / "provenance.json").read_text())
-    for key, value in {"base_model": prov["base_model"].get("source", ""), "git.commit": prov["git.commit"],
+    for key, value in {"base_model": prov["base_model"].get("source", ""), "git.commit": git["git.commit"],
                        "adapter_artifact": f"runs:/{run_id}/adapter"}.items():  # fmt: skip
         client.set_model_version_tag(name, mv.version, key, str(value))
     log.info("registered %s version %s as @%s", name, mv.version, tracking.CANDIDATE_ALIAS)

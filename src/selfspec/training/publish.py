@@ -145,8 +145,18 @@ def save_adapter(result, dest: Path) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     result.model.save_pretrained(dest, safe_serialization=True)
+    _sort_target_modules(dest / "adapter_config.json")
     result.tokenizer.save_pretrained(dest)
     return dest
+
+
+def _sort_target_modules(config_path: Path) -> None:
+    """peft writes ``target_modules`` from a set, in an order that follows the process's string-hash
+    seed: sorted, the same training writes the same file (and models/train the same DVC hash)."""
+    config = json.loads(config_path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def log_artifacts(params, records: list[dict[str, Any]], result, adapter: Path) -> None:

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from selfspec.generation import Sampling
+from selfspec.generation.demos import sample_seeds
 from selfspec.generation.hf import TransformersGenerator
-from selfspec.generation.stagekit import sample_seeds
 from selfspec.prompts import load_prompt
 from selfspec.seeds import load_seeds
 

@@ -187,7 +187,9 @@ def test_stages_compare_log_to_mlflow_and_gate_both_ways(
     params = make_repo(in_tmp_repo, tiny_model_dir, [*GATE_TASKS, "evaluate.margin=-1.0"])
     shutil.copytree(adapter_dir, "models/train/adapter")
     registry = _mlflow_training_run(in_tmp_repo, monkeypatch)
-    Path("models/train/registry.json").write_text(json.dumps(registry))
+    Path("registry").mkdir()
+    Path("registry").mkdir(exist_ok=True)
+    Path("registry/train.json").write_text(json.dumps(registry))
 
     evaluate_base.main(params)
     base_metrics = read_json("metrics/evaluate_base.json")
@@ -265,7 +267,9 @@ def test_evaluate_refuses_a_base_run_with_other_settings(
 
     params = make_repo(in_tmp_repo, tiny_model_dir, ["evaluate.tasks=[pubmedqa]", "evaluate.limit=2"])
     shutil.copytree(adapter_dir, "models/train/adapter")
-    Path("models/train/registry.json").write_text(json.dumps(_mlflow_training_run(in_tmp_repo, monkeypatch)))
+    Path("registry").mkdir()
+    Path("registry").mkdir(exist_ok=True)
+    Path("registry/train.json").write_text(json.dumps(_mlflow_training_run(in_tmp_repo, monkeypatch)))
     evaluate_base.main(params)
     other = load_params(
         REPO / "params.yaml",
@@ -284,7 +288,8 @@ def test_evaluate_pairs_by_document_and_refuses_base_scores_of_other_documents(
     overrides = ["evaluate.tasks=[pubmedqa]", "evaluate.limit=3", "evaluate.primary_task=pubmedqa"]
     params = make_repo(in_tmp_repo, tiny_model_dir, [*overrides, "evaluate.primary_metric=acc"])
     shutil.copytree(adapter_dir, "models/train/adapter")
-    Path("models/train/registry.json").write_text(json.dumps(_mlflow_training_run(in_tmp_repo, monkeypatch)))
+    Path("registry").mkdir(exist_ok=True)
+    Path("registry/train.json").write_text(json.dumps(_mlflow_training_run(in_tmp_repo, monkeypatch)))
     evaluate_base.main(params)
     samples = Path("data/evaluate_base/samples/pubmedqa.jsonl")
     lines = samples.read_text().splitlines()
@@ -323,7 +328,8 @@ def test_an_extra_suite_is_scored_compared_and_gated_like_the_builtin_tasks(
                  "evaluate.primary_metric=pooled", "evaluate.margin=-1.0", "evaluate.n_boot=200"]  # fmt: skip
     params = make_repo(in_tmp_repo, tiny_model_dir, overrides)
     shutil.copytree(adapter_dir, "models/train/adapter")
-    Path("models/train/registry.json").write_text(json.dumps(_mlflow_training_run(in_tmp_repo, monkeypatch)))
+    Path("registry").mkdir(exist_ok=True)
+    Path("registry/train.json").write_text(json.dumps(_mlflow_training_run(in_tmp_repo, monkeypatch)))
     evaluate_base.main(params)
     evaluate.main(params)
 

@@ -181,3 +181,77 @@ def test_inspect_shows_records_with_their_provenance(in_tmp_repo, capsys):
     assert "seed g2: What is the mechanism of action of metformin?" in out
     assert "passage p2 score 4.250 Metformin: Metformin is a first-line drug" in out
     assert main(["inspect", "gen_inputs"]) == 1  # no output yet: a clean error
+
+
+# --- resume safety (issue 15): a saved batch never attaches to other prompts -------------------
+
+
+def test_a_saved_batch_is_replayed_only_for_the_prompts_it_was_made_from(tmp_path):
+    store = PartialStore(tmp_path / "p.jsonl")
+    BatchRunner(EchoGenerator(), Sampling(8), 7, "s", store).run(0, ["a", "b"])
+    gen = EchoGenerator()
+    resumed = BatchRunner(gen, Sampling(8), 7, "s", store)
+    out = resumed.run(0, ["b", "a"])  # same batch index, prompts reordered (e.g. a new sort order)
+    seed = derive_seed(7, "s", 0)
+    assert [c.text for c in out] == [f"b|{seed}", f"a|{seed}"]  # not the saved "a|..", "b|.."
+    assert gen.calls == [(["b", "a"], seed)] and resumed.stats.resumed_batches == 0
+    again = BatchRunner(EchoGenerator(), Sampling(8), 7, "s", store)  # the redone batch is what is kept
+    assert [c.text for c in again.run(0, ["b", "a"])] == [f"b|{seed}", f"a|{seed}"]
+    assert again.stats.resumed_batches == 1
+
+
+def test_a_partial_file_of_an_older_format_is_refused_and_left_alone(tmp_path):
+    from selfspec.errors import StageError
+
+    path = tmp_path / "p.jsonl"
+    old = '{"batch": 0, "results": [{"text": "x", "prompt_tokens": 1, "completion_tokens": 1, ' \
+          '"finish_reason": "stop"}]}\n'  # fmt: skip
+    path.write_text(old)  # written by the format without a header or prompt hashes
+    with pytest.raises(StageError, match=rf"{path}: a partial file of format 1 \(no header\), .* format 2"):
+        BatchRunner(EchoGenerator(), Sampling(8), 7, "s", PartialStore(path))
+    assert path.read_text() == old
+
+
+def test_the_header_is_written_once_and_a_new_file_round_trips(tmp_path):
+    store = PartialStore(tmp_path / "p.jsonl")
+    store.append(0, [{"a": 1}], "h0")
+    store.append(1, [{"a": 2}], "h1")
+    assert (tmp_path / "p.jsonl").read_text().splitlines()[0] == '{"format": 2}'
+    assert store.load_batches() == {0: ("h0", [{"a": 1}]), 1: ("h1", [{"a": 2}])}
+
+
+def _store_path(tmp_path, inputs=()):
+    from selfspec.config import load_params
+    from selfspec.generation.resume import partial_store
+
+    params = load_params(tmp_path / "none.yaml")
+    return partial_store("gen_responses", params, EchoGenerator(), [], list(inputs)).path
+
+
+def test_the_resume_key_changes_with_the_prompt_code(tmp_path, monkeypatch):
+    from selfspec.generation import resume
+
+    package = tmp_path / "fakeprompts"
+    package.mkdir()
+    (package / "__init__.py").write_text("def render(x):\n    return x\n")
+    (package / "responses.yaml").write_text("template: '{{ x }}'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(resume, "PROMPT_CODE", ("fakeprompts",))
+    before = _store_path(tmp_path)
+    assert _store_path(tmp_path) == before, "the same code gives the same key"
+    (package / "responses.yaml").write_text("template: 'Answer: {{ x }}'\n")
+    after_template = _store_path(tmp_path)
+    (package / "__init__.py").write_text("def render(x):\n    return x.strip()\n")
+    assert len({before, after_template, _store_path(tmp_path)}) == 3
+
+
+def test_the_resume_key_changes_with_the_retrieval_index_files(tmp_path):
+    from selfspec.generation.resume import index_files
+
+    index = tmp_path / "index"
+    (index / "tantivy").mkdir(parents=True)
+    (index / "manifest.json").write_text('{"backend": "embedded"}')
+    (index / "tantivy/seg.store").write_bytes(b"postings v1")
+    before = _store_path(tmp_path, index_files(index))
+    (index / "tantivy/seg.store").write_bytes(b"postings v2")  # same manifest, other index content
+    assert _store_path(tmp_path, index_files(index)) != before

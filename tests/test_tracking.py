@@ -142,6 +142,17 @@ def test_setup_creates_the_experiment_with_an_explicit_artifact_root(project, pa
     assert not (project / "sub/mlruns").exists() and not (project / "mlruns").exists()
 
 
+def test_the_experiment_opens_as_model_training_in_the_ui(project, params):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking.tracking_uri())
+    exp_id = tracking.setup(params)
+    assert client.get_experiment(exp_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    client.delete_experiment_tag(exp_id, "mlflow.experimentKind")  # a store made before the tag existed
+    tracking.setup(params)
+    assert client.get_experiment(exp_id).tags["mlflow.experimentKind"] == "custom_model_development"
+
+
 def test_read_registry_says_what_is_missing(tmp_path):
     with pytest.raises(SelfspecError, match="not found; run the train stage first"):
         tracking.read_registry(tmp_path / "registry.json")

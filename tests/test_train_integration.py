@@ -3,6 +3,8 @@ the bad-params errors that must come before training."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from selfspec.config import default_params
@@ -141,3 +143,30 @@ def test_a_bad_target_module_fails_before_training_and_a_valid_config_gets_there
         return
     with pytest.raises(ConfigError, match=message):
         stage.run(read_jsonl(RECORDS), params, tiny_model_dir)
+
+
+def test_the_saved_adapter_config_does_not_depend_on_the_hash_seed(tiny_model_dir, tmp_path):
+    """peft keeps all-linear targets in a set; two processes with other PYTHONHASHSEEDs must still
+    write byte-identical adapter_config.json files (models/train reproduces under `dvc repro -f`)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from pathlib import Path; from types import SimpleNamespace as N\n"
+        "from peft import LoraConfig, get_peft_model\n"
+        "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+        "from selfspec.training.publish import save_adapter\n"
+        "m = get_peft_model(AutoModelForCausalLM.from_pretrained(sys.argv[1]), "
+        "LoraConfig(r=2, target_modules='all-linear'))\n"
+        "save_adapter(N(model=m, tokenizer=AutoTokenizer.from_pretrained(sys.argv[1])), Path(sys.argv[2]))\n"
+    )
+    written = []
+    for seed in ("1", "2", "3"):
+        dest = tmp_path / seed
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", script, str(tiny_model_dir), str(dest)], env=env, check=True)
+        written.append((dest / "adapter_config.json").read_text())
+    assert written[0] == written[1] == written[2]
+    targets = json.loads(written[0])["target_modules"]
+    assert len(targets) == 2 * 7 and targets == sorted(targets)  # 7 projections in each of 2 layers

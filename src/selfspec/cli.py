@@ -63,7 +63,12 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
 def add_params_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     p.add_argument(
-        "-S", "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        "-S",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
         help="override a param for this run (repeatable); `dvc exp run -S` is the tracked way",
     )
 

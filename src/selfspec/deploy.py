@@ -222,16 +222,13 @@ def pull(ref: ModelRef, dest: Path, tracking_uri: str, force: bool = False) -> P
 
 def export_merged(base_dir: Path, adapter_dir: Path, dest: Path, dtype: str = "float32") -> Path:
     """Merge ``adapter_dir`` into the full-precision base and save full safetensors weights."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from selfspec.loading import load_model, load_tokenizer
 
-    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=getattr(torch, dtype))
-    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    merged = load_model(base_dir, dtype, "cpu", adapter=adapter_dir)
     dest.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(dest, safe_serialization=True)
     tok_src = adapter_dir if (adapter_dir / "tokenizer_config.json").is_file() else base_dir
-    AutoTokenizer.from_pretrained(tok_src).save_pretrained(dest)
+    load_tokenizer(tok_src).save_pretrained(dest)
     for extra in (PROVENANCE,):
         if (adapter_dir / extra).is_file():
             shutil.copy2(adapter_dir / extra, dest / f"adapter_{extra}")

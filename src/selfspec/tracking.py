@@ -23,10 +23,16 @@ from urllib.parse import urlsplit, urlunsplit
 from selfspec.errors import BackendError, Interrupted, NotWritableError, SelfspecError
 
 STORE_DIR = "mlflow"
-REGISTRY_FILE = "models/train/registry.json"
-# registry.json names the default store by this repo-relative URI, so a moved checkout finds its own
+# The train stage's pointer into MLflow: its own DVC output, outside models/train so that
+# the adapter folder reproduces byte for byte (a new training is a new MLflow run id).
+REGISTRY_FILE = "registry/train.json"
+# registry/train.json names the default store by this repo-relative URI, so a moved checkout finds its own
 DEFAULT_URI = f"sqlite:///{STORE_DIR}/mlflow.db"
 REACH_TIMEOUT_S = 5.0  # one reachability probe before any compute, instead of MLflow's ~4 min of retries
+# The MLflow UI opens an experiment by its kind; without the tag it guesses, and MLflow 3 shows a
+# GenAI (traces) view for a training experiment. The values are the UI's (mlflow/server/js).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 CANDIDATE_ALIAS = "candidate"
 CHAMPION_ALIAS = "champion"
 # Never log a param whose name looks like a credential, whatever section it comes from.
@@ -101,8 +107,11 @@ def setup(params) -> str:
 
     uri = check_store()
     mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
     try:
-        exp_id = _experiment_id(MlflowClient(uri), experiment_name(params), uri)
+        exp_id = _experiment_id(client, experiment_name(params), uri)
+        if client.get_experiment(exp_id).tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:  # older stores too
+            client.set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     except MlflowException as e:  # reachable, but not a working MLflow store (wrong path, auth, version)
         message = e.message.replace(uri, redact_uri(uri)).splitlines()[0][:300]  # not a whole HTML page
         raise BackendError(
@@ -217,7 +226,7 @@ def _raise_on_termination() -> dict[int, Any]:
 
 
 def recorded_uri(uri: str) -> str:
-    """The URI to write into models/train/registry.json: the default store repo-relative, others redacted."""
+    """The URI to write into registry/train.json: the default store repo-relative, others redacted."""
     return DEFAULT_URI if uri == _default_uri() else redact_uri(uri)
 
 
@@ -290,7 +299,7 @@ def input_hashes(root: Path) -> dict[str, str]:
 
 
 def read_registry(path: str | os.PathLike = REGISTRY_FILE) -> dict[str, Any]:
-    """``models/train/registry.json``: where the trained adapter lives in MLflow."""
+    """``registry/train.json``: where the trained adapter lives in MLflow."""
     from selfspec.io import read_json
 
     path = Path(path)

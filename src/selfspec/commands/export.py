@@ -11,10 +11,18 @@ from pathlib import Path
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dest", required=True, type=Path, help="output folder")
     p.add_argument("--merged", action="store_true", help="merge the adapter into the base weights")
-    p.add_argument("--adapter", type=Path, default=Path("models/train/adapter"),
-                   help="PEFT adapter folder (default: models/train/adapter; or one made by `selfspec pull`)")
-    p.add_argument("--base", type=Path, default=Path("models/prepare_model"),
-                   help="base model folder (default: models/prepare_model)")
+    p.add_argument(
+        "--adapter",
+        type=Path,
+        default=Path("models/train/adapter"),
+        help="PEFT adapter folder (default: models/train/adapter; or one made by `selfspec pull`)",
+    )
+    p.add_argument(
+        "--base",
+        type=Path,
+        default=Path("models/prepare_model"),
+        help="base model folder (default: models/prepare_model)",
+    )
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
 
 

@@ -25,8 +25,10 @@ def main(args: argparse.Namespace, params) -> int:
     print(f"pulled {pulled.ref} -> {pulled.dest}")
     print(f"  version   {pulled.version} (aliases: {', '.join(pulled.aliases) or 'none'})")
     print(f"  run       {pulled.run_id}")
-    print(f"  base      {base.get('source', prov.get('base_source', '?'))} "
-          f"(sha256/revision: {base.get('sha256') or base.get('revision') or '?'})")
+    print(
+        f"  base      {base.get('source', prov.get('base_source', '?'))} "
+        f"(sha256/revision: {base.get('sha256') or base.get('revision') or '?'})"
+    )
     for key, value in sorted(pulled.eval_metrics.items()):
         print(f"  {key:<50} {value:.4f}")
     print("  every file matches the digests recorded in the registry; safetensors only")

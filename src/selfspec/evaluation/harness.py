@@ -1,4 +1,4 @@
-"""lm-eval on model objects: the base (or base + merged adapter) in the compute dtype, an ``HFLM``
+"""lm-eval on model objects: the base (or base + adapter) as trained, in the compute dtype, an ``HFLM``
 wrapped around it, ``simple_evaluate`` with every seed fixed, and flat metrics from its results."""
 
 from __future__ import annotations
@@ -21,21 +21,40 @@ class EvalOutput:
     examples: int
 
 
-def load_model(base_dir: str | Path, dtype, device: str, adapter_dir: str | Path | None = None):
-    """The model for evaluation. An adapter is merged into a full-precision base first: an unmerged
-    adapter doubles eval time, and merging into bf16 weights would round the LoRA update away."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_model(
+    base_dir: str | Path, dtype, device: str, adapter_dir: str | Path | None = None, trained_as=None
+):
+    """The model for evaluation, as it was trained (docs/models.md, "Evaluating what was trained").
 
-    tokenizer = AutoTokenizer.from_pretrained(base_dir)
-    load_dtype = torch.float32 if adapter_dir else dtype
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=load_dtype)
-    if adapter_dir:
-        from peft import PeftModel
+    ``trained_as`` is the ``train`` params section. With a 4-bit ``quantization`` the base weights are
+    the NF4 weights dequantized (what training computed with), for the base model as well, so that a
+    paired delta is the adapter's alone. The adapter is merged (in fp32) only for fp32 compute; in
+    bf16/fp16 it stays unmerged, because casting a merged model rounds most of a LoRA update away.
+    """
+    from selfspec import loading
 
-        model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
-        model = model.to(dtype)
-    return model.to(device).eval(), tokenizer
+    model = loading.load_model(base_dir, dtype, device, **eval_load_request(dtype, adapter_dir, trained_as))
+    return model, loading.load_tokenizer(base_dir)
+
+
+def eval_load_request(dtype, adapter_dir: str | Path | None, trained_as) -> dict[str, Any]:
+    """``selfspec.loading`` arguments of the evaluation rule above."""
+    from selfspec.loading import dtype_name
+
+    request: dict[str, Any] = {}
+    quantization = getattr(trained_as, "quantization", "none")
+    if quantization != "none":
+        request.update(quantization=quantization, double_quant=trained_as.double_quant, dequantize=True)
+    if adapter_dir is not None:
+        request.update(adapter=adapter_dir, merge=dtype_name(dtype) == "float32")
+    return request
+
+
+def base_weights(trained_as) -> str:
+    """How the base weights were evaluated (recorded in run.json; base and specialized must agree)."""
+    quantization = getattr(trained_as, "quantization", "none")
+    double = "+double-quant" if quantization != "none" and trained_as.double_quant else ""
+    return "full-precision" if quantization == "none" else f"{quantization}{double}-dequantized"
 
 
 def evaluate(
@@ -74,6 +93,23 @@ def evaluate(
         "evaluated %d examples in %.1f s (%.3f s/example)", examples, seconds, seconds / max(examples, 1)
     )
     return EvalOutput(out, samples, flat_metrics(out), seconds, examples)
+
+
+def evaluate_seeded(
+    model, tokenizer, tasks: list[str], task_manager, params, device: str, suite=None
+) -> EvalOutput:
+    """``tasks`` on ``model`` with the seeds, shots, batch size, per-task limits and prompt template of
+    ``params``: one call for the base (evaluate_base) and the specialized model (evaluate), so both are
+    scored alike (``suite``: the loaded lm-eval tasks, when the caller has them already)."""
+    from selfspec.evaluation.stage import load_suite
+    from selfspec.evaluation.tasks import sample_indices
+    from selfspec.runtime import set_seed
+
+    suite = suite or load_suite(task_manager, tasks, params, tokenizer)
+    samples = sample_indices(params.evaluate.limit, suite)
+    set_seed(params.base.seed)
+    ep, seed, template = params.evaluate, params.base.seed, params.train.template
+    return evaluate(model, tokenizer, tasks, task_manager, ep, seed, device, template, doc_indices=samples)
 
 
 def metric_name(key: str) -> tuple[str, bool]:

@@ -2,7 +2,7 @@
 
 Metrics are ``eval/<task>/<metric>/{base,specialized,delta,ci_low,ci_high,p_value,n,base_stderr,
 specialized_stderr}`` (tasks and groups) and ``eval/gate/{promoted,delta,ci_low,ci_high}`` on the
-run named in ``models/train/registry.json``, so the MLflow UI compares training runs by their
+run named in ``registry/train.json``, so the MLflow UI compares training runs by their
 benchmark; the chart and metrics JSON are artifacts under ``evaluate/``. When the gate passes the
 version gets alias ``champion``; when it fails and this version held ``champion``, the alias goes.
 """

@@ -73,11 +73,14 @@ def read_samples(folder: Path, tasks, stage: str) -> dict[str, list[dict[str, An
 
 def run_config(params, plan, dtype, device: str) -> dict[str, Any]:
     """Everything that must be identical for base and specialized numbers to be comparable."""
+    from selfspec.evaluation.harness import base_weights
+
     ep = params.evaluate
     return {"tasks": plan.run, "skipped": plan.skipped, "num_fewshot": ep.num_fewshot,
             "batch_size": ep.batch_size, "limit": ep.limit, "seed": params.base.seed,
             "dtype": str(dtype).removeprefix("torch."), "device": device,
-            "include_path": list(ep.include_path), "template": params.train.template}  # fmt: skip
+            "include_path": list(ep.include_path), "template": params.train.template,
+            "base_weights": base_weights(params.train)}  # fmt: skip
 
 
 def write_outputs(

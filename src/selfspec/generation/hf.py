@@ -33,12 +33,13 @@ class TransformersGenerator:
 
     @classmethod
     def from_params(cls, params, model_path: str | Path | None = None) -> TransformersGenerator:
+        from selfspec.loading import load_model, load_tokenizer, prepared_dir
         from selfspec.runtime import resolve_device, resolve_dtype
-        from selfspec.stages.prepare_model import load_prepared
 
         device = resolve_device(params.base.device)
         dtype = resolve_dtype(params.base.dtype, device)
-        model, tokenizer = load_prepared(model_path, dtype=dtype, device=device)
+        folder = prepared_dir(model_path)
+        model, tokenizer = load_model(folder, dtype, device), load_tokenizer(folder)
         return cls(model, tokenizer, device, label=str(model_path or "models/prepare_model"))
 
     def describe(self) -> dict[str, Any]:

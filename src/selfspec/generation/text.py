@@ -52,9 +52,13 @@ class RougePool:
     def add(self, text: str) -> None:
         self.tokens.append(self._tokenize(text))
 
-    def max_similarity(self, text: str) -> float:
+    def similarities(self, text: str) -> list[float]:
+        """ROUGE-L F1 of ``text`` against each pooled text, in the order they were added."""
         candidate = self._tokenize(text)
-        return max((self._lcs(t, candidate).fmeasure for t in self.tokens), default=0.0)
+        return [self._lcs(t, candidate).fmeasure for t in self.tokens]
+
+    def max_similarity(self, text: str) -> float:
+        return max(self.similarities(text), default=0.0)
 
     def __len__(self) -> int:
         return len(self.tokens)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from selfspec.generation.batching import length_sorted_batches
 from selfspec.generation.resume import BatchRunner
-from selfspec.generation.stagekit import length_sorted_batches
 from selfspec.generation.text import words
 from selfspec.grounding.votes import majority
 

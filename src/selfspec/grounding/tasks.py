@@ -64,8 +64,7 @@ def nearest_type(instruction: str, seeds: Sequence[Any], pool: RougePool) -> tup
 
 
 def _scores(text: str, pool: RougePool) -> list[float]:
-    tokens = pool._tokenize(text)
-    return [pool._lcs(t, tokens).fmeasure for t in pool.tokens]
+    return pool.similarities(text)
 
 
 _LETTERS = re.compile(r"\(A-([B-H])\)|\bletter\b", re.IGNORECASE)

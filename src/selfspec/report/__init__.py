@@ -16,6 +16,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from selfspec import tracking
 from selfspec.io import read_json, read_jsonl
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def collect(params, root: Path = Path("."), n_examples: int = 5) -> dict[str, An
         "examples": examples(records, root / "data/build_corpus/passages.jsonl", n_examples),
         "train": _maybe_json(root / "metrics/train.json"),
         "evaluation": _maybe_json(root / "metrics/evaluate.json"),
-        "registry": _maybe_json(root / "models/train/registry.json"),
+        "registry": _maybe_json(root / tracking.REGISTRY_FILE),
         "comparison_png": root / "data/evaluate/comparison.png",
     }
 

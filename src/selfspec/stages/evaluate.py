@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from selfspec.errors import StageError
+from selfspec.outputs import adapter_dir, main_file
+from selfspec.tracking import REGISTRY_FILE
 
 log = logging.getLogger(__name__)
 
 STAGE = "evaluate"
-BASE_RUN = Path("data/evaluate_base/run.json")
-ADAPTER = Path("models/train/adapter")
-REGISTRY = Path("models/train/registry.json")
+BASE_RUN = main_file("evaluate_base")
+ADAPTER = adapter_dir("train")
+REGISTRY = Path(REGISTRY_FILE)
 
 
 @dataclass
@@ -36,12 +38,12 @@ class EvaluateResult:
 def run(model, tokenizer, tasks, task_manager, params, device: str, base_run, base_samples, suite=None):
     """Evaluate the specialized model, pair its per-sample scores with the base model's, gate."""
     from selfspec.evaluation.compare import add_stderrs, check_reproduces, compare, gate
+    from selfspec.evaluation.harness import evaluate_seeded
     from selfspec.evaluation.stage import jsonable, load_suite
-    from selfspec.stages import evaluate_base
 
     ep = params.evaluate
     suite = suite or load_suite(task_manager, tasks, params, tokenizer)
-    output = evaluate_base.run(model, tokenizer, tasks, task_manager, params, device, suite)
+    output = evaluate_seeded(model, tokenizer, tasks, task_manager, params, device, suite)
     start = time.perf_counter()
     comparison = compare(base_samples, jsonable(output.samples), suite, seed=params.base.seed,
                          n_boot=ep.n_boot, confidence=ep.confidence)  # fmt: skip
@@ -92,7 +94,7 @@ def main(params) -> None:
     config = stage.run_config(params, plan, dtype, device)
     base_run = read_json(BASE_RUN)
     stage.check_same_config(base_run, config, STAGE)  # before the (slow) evaluation
-    model, tokenizer = load_model(base_dir, dtype, device, adapter_dir=ADAPTER)
+    model, tokenizer = load_model(base_dir, dtype, device, adapter_dir=ADAPTER, trained_as=params.train)
     suite = stage.load_suite(tm, plan.run, params, tokenizer)
     check_primary(params.evaluate, suite, plan.skipped)  # before the (slow) evaluation
     base_samples = stage.read_samples(BASE_RUN.parent, suite.tasks, STAGE)

@@ -21,26 +21,9 @@ STAGE = "evaluate_base"
 def run(model, tokenizer, tasks: list[str], task_manager, params, device: str, suite=None):
     """lm-eval ``tasks`` on ``model``: same seeds, shots, batch size and per-task limits as
     ``evaluate`` (``suite``: the loaded tasks, when the caller has them already)."""
-    from selfspec.evaluation.harness import evaluate
-    from selfspec.evaluation.stage import load_suite
-    from selfspec.evaluation.tasks import sample_indices
-    from selfspec.runtime import set_seed
+    from selfspec.evaluation.harness import evaluate_seeded
 
-    suite = suite or load_suite(task_manager, tasks, params, tokenizer)
-    samples = sample_indices(params.evaluate.limit, suite)
-    set_seed(params.base.seed)
-    ep, template = params.evaluate, params.train.template  # the generative tasks' prompts render with it
-    return evaluate(
-        model,
-        tokenizer,
-        tasks,
-        task_manager,
-        ep,
-        params.base.seed,
-        device,
-        template=template,
-        doc_indices=samples,
-    )
+    return evaluate_seeded(model, tokenizer, tasks, task_manager, params, device, suite)
 
 
 def main(params) -> None:
@@ -56,7 +39,7 @@ def main(params) -> None:
     tm, plan = stage.plan(params, STAGE)
     device = resolve_device(params.base.device)
     dtype = resolve_dtype(params.base.dtype, device)
-    model, tokenizer = load_model(base_dir, dtype, device)
+    model, tokenizer = load_model(base_dir, dtype, device, trained_as=params.train)
     output = run(model, tokenizer, plan.run, tm, params, device)
     timing = stage.write_outputs(data_dir(STAGE), stage.run_config(params, plan, dtype, device), output)
     write_json(metrics_path(STAGE), {**output.metrics, "skipped": sorted(plan.skipped), "timing": timing})

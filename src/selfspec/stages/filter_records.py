@@ -204,12 +204,12 @@ def read_eval_questions(folder: Path) -> dict[str, list[str]] | None:
 def main(params) -> None:
     from selfspec.errors import StageError
     from selfspec.io import read_jsonl, write_json, write_jsonl
+    from selfspec.outputs import main_file
     from selfspec.runtime import data_dir, metrics_path
-    from selfspec.stages import gen_responses
 
     started = time.perf_counter()
     p = params.filter_records
-    records = read_jsonl(data_dir(gen_responses.STAGE) / gen_responses.OUTPUT)
+    records = read_jsonl(main_file("gen_responses"))
     kept, metrics = run(records, p, read_eval_questions(Path(p.evals_dir)))
     if not kept:
         raise StageError(STAGE, f"every record was dropped ({metrics['dropped']}); nothing to train on")

@@ -23,8 +23,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from selfspec.generation import Sampling, derive_seed
+from selfspec.generation.batching import length_sorted_batches
+from selfspec.generation.demos import nearest_seeds
 from selfspec.generation.resume import BatchRunner
-from selfspec.generation.stagekit import length_sorted_batches, nearest_seeds
 from selfspec.generation.text import RougePool, words
 from selfspec.grounding.cuts import shorten
 from selfspec.grounding.passages import pick_passages
@@ -153,21 +154,22 @@ def _ref(hit) -> dict[str, Any]:
 
 def main(params) -> None:
     from selfspec.generation import open_generator
-    from selfspec.generation.stagekit import finish, model_files, partial_store, progress
+    from selfspec.generation.resume import index_files, model_files, partial_store
+    from selfspec.generation.stage_io import finish, progress
     from selfspec.io import ensure_writable, read_jsonl
-    from selfspec.retrieval import INDEX_DIR, MANIFEST, open_retriever
+    from selfspec.outputs import main_file
+    from selfspec.retrieval import INDEX_DIR, open_retriever
     from selfspec.runtime import data_dir, metrics_path
     from selfspec.seeds import load_seeds, seeds_path
-    from selfspec.stages import gen_instructions
 
     started = time.perf_counter()
     p = params.gen_inputs
-    source = data_dir(gen_instructions.STAGE) / gen_instructions.OUTPUT
+    source = main_file("gen_instructions")
     instructions = read_jsonl(source)
     seeds = load_seeds(seeds_path(params))
     retriever = open_retriever(params) if p.source != "generated" else None
     generator = open_generator(params)
-    deps = [source, seeds_path(params), *model_files()] + ([INDEX_DIR / MANIFEST] if retriever else [])
+    deps = [source, seeds_path(params), *model_files()] + (index_files(INDEX_DIR) if retriever else [])
     store = partial_store(STAGE, params, generator, ["inputs", "inputs_label_first"], deps)
     ensure_writable(data_dir(STAGE) / OUTPUT, store.path, metrics_path(STAGE))  # before generating
     with progress(sum(r["needs_input"] for r in instructions), STAGE) as bar:

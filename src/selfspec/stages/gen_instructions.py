@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from selfspec.generation import Sampling, derive_seed
+from selfspec.generation.demos import sample_seeds
 from selfspec.generation.resume import BatchRunner
-from selfspec.generation.stagekit import sample_seeds
 from selfspec.generation.text import RougePool, words
 from selfspec.grounding.tasks import is_task, label_space, nearest_type, script_ok
 from selfspec.prompts import load_prompt
@@ -144,7 +144,8 @@ def check_instruction(task: str, p, pool: RougePool, starts: frozenset[str]) -> 
 
 def main(params) -> None:
     from selfspec.generation import open_generator
-    from selfspec.generation.stagekit import finish, model_files, partial_store, progress
+    from selfspec.generation.resume import model_files, partial_store
+    from selfspec.generation.stage_io import finish, progress
     from selfspec.io import ensure_writable
     from selfspec.runtime import data_dir, metrics_path, model_dir
     from selfspec.seeds import load_seeds, seeds_path

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from selfspec.generation import Sampling
+from selfspec.generation.batching import length_sorted_batches
 from selfspec.generation.resume import BatchRunner
-from selfspec.generation.stagekit import length_sorted_batches
 from selfspec.generation.text import RougePool, truncate_words
 from selfspec.grounding.answers import judge, needs_vote, vote
 from selfspec.grounding.cuts import shorten
@@ -194,22 +194,22 @@ def _add_judge_scores(
 
 def main(params) -> None:
     from selfspec.generation import open_generator
-    from selfspec.generation.resume import PartialStore
-    from selfspec.generation.stagekit import finish, model_files, partial_store, progress
+    from selfspec.generation.resume import PartialStore, index_files, model_files, partial_store
+    from selfspec.generation.stage_io import finish, progress
     from selfspec.io import ensure_writable, read_jsonl
-    from selfspec.retrieval import INDEX_DIR, MANIFEST, open_retriever
+    from selfspec.outputs import main_file
+    from selfspec.retrieval import INDEX_DIR, open_retriever
     from selfspec.runtime import data_dir, metrics_path
     from selfspec.seeds import load_seeds, seeds_path
-    from selfspec.stages import gen_inputs
 
     started = time.perf_counter()
     p, seed = params.gen_responses, params.base.seed
-    source = data_dir(gen_inputs.STAGE) / gen_inputs.OUTPUT
+    source = main_file("gen_inputs")
     records = read_jsonl(source)
     seeds = load_seeds(seeds_path(params))
     retriever = open_retriever(params) if p.retrieval else None
     generator = open_generator(params)
-    deps = [source, seeds_path(params), *model_files()] + ([INDEX_DIR / MANIFEST] if p.retrieval else [])
+    deps = [source, seeds_path(params), *model_files()] + (index_files(INDEX_DIR) if p.retrieval else [])
     store = partial_store(STAGE, params, generator, ["responses", "judge"], deps)
     ensure_writable(data_dir(STAGE) / OUTPUT, store.path, metrics_path(STAGE))  # before generating
     # the second passes resume from files of their own, keyed like the first

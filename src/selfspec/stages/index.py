@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from selfspec.errors import StageError
+from selfspec.outputs import main_file
 
 log = logging.getLogger(__name__)
 
 STAGE = "index"
-PASSAGES = Path("data/build_corpus/passages.jsonl")
+PASSAGES = main_file("build_corpus")
 
 
 def run(

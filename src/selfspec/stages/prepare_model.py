@@ -5,7 +5,7 @@
 ``models/prepare_model/`` (safetensors + tokenizer + ``provenance.json``). The output is a
 function of the params alone — no timestamps, no absolute paths — so ``dvc.lock`` hashes repeat.
 
-Other stages load the result with ``load_prepared()``.
+Other stages load the result through ``selfspec.loading``.
 """
 
 from __future__ import annotations
@@ -126,16 +126,10 @@ def save(prepared: PreparedModel, dest: str | Path) -> Path:
 
 def load_prepared(path: str | Path | None = None, dtype: Any = None, device: str = "cpu"):
     """``(model, tokenizer)`` from a prepared folder (default ``models/prepare_model``)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from selfspec.loading import load_model, load_tokenizer, prepared_dir
 
-    from selfspec.runtime import model_dir
-
-    path = Path(path) if path is not None else model_dir(STAGE)
-    if not (path / "config.json").is_file():
-        raise StageError(STAGE, f"{path}: no prepared model; run `dvc repro prepare_model` first")
-    kwargs = {"dtype": dtype} if dtype is not None else {}
-    model = AutoModelForCausalLM.from_pretrained(path, **kwargs).to(device).eval()
-    return model, AutoTokenizer.from_pretrained(path)
+    folder = prepared_dir(path)
+    return load_model(folder, dtype, device), load_tokenizer(folder)
 
 
 def read_provenance(path: str | Path | None = None) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 ``run`` is the core (records + params in, trained PEFT model + metrics out; no files written,
 no tracking). ``main`` reads ``data/filter_records/records.jsonl`` and ``models/prepare_model``,
-wraps ``run`` in an MLflow run and writes ``models/train/`` (adapter, provenance, registry) and
+wraps ``run`` in an MLflow run and writes ``models/train/`` (adapter, provenance), ``registry/train.json`` and
 ``metrics/train.json``.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from selfspec.errors import StageError
+from selfspec.outputs import main_file
+from selfspec.training.publish import save_adapter  # noqa: F401  (its home before training/)
 
 log = logging.getLogger(__name__)
 
 STAGE = "train"
-RECORDS = Path("data/filter_records/records.jsonl")
+RECORDS = main_file("filter_records")
 
 
 @dataclass
@@ -75,15 +76,6 @@ def _train(model, tokenizer, examples, tp, seed, dtype, device, log_fn) -> dict[
         )  # fmt: skip
 
 
-def save_adapter(result: TrainResult, dest: Path) -> Path:
-    """PEFT adapter (safetensors + adapter_config.json) and the tokenizer in ``dest``."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    result.model.save_pretrained(dest, safe_serialization=True)
-    result.tokenizer.save_pretrained(dest)
-    return dest
-
-
 def launch_command(params, argv: list[str]) -> list[str] | None:
     """``accelerate launch`` of this same command when ``train.num_processes`` > 1 and this process
     is not already one of the launched workers (accelerate sets WORLD_SIZE in each); else None."""
@@ -114,16 +106,18 @@ def main(params) -> None:
             raise StageError(STAGE, f"accelerate launch exited with {code}")
         return
     from selfspec.io import ensure_writable, read_jsonl
-    from selfspec.runtime import metrics_path, model_dir
+    from selfspec.loading import prepared_dir
+    from selfspec.runtime import metrics_path
+    from selfspec.tracking import REGISTRY_FILE
     from selfspec.training.data import validate_records
-    from selfspec.training.publish import track_training
+    from selfspec.training.publish import publish, training_run
 
-    base_dir = model_dir("prepare_model")
-    if not (base_dir / "config.json").is_file():
-        raise StageError(STAGE, f"{base_dir}: no base model; run `dvc repro prepare_model` first")
+    base_dir = prepared_dir(stage=STAGE)
     if not RECORDS.is_file():
         raise StageError(STAGE, f"{RECORDS}: not found; run `dvc repro filter_records` first")
     records = read_jsonl(RECORDS)
     validate_records(records, str(RECORDS))  # fail before an MLflow run is opened
-    ensure_writable(model_dir(STAGE) / "registry.json", metrics_path(STAGE))  # before training
-    track_training(params, records, base_dir, RECORDS, run)
+    ensure_writable(Path(REGISTRY_FILE), metrics_path(STAGE))  # before training
+    with training_run(params) as tracked:
+        result = run(records, params, base_dir, log_fn=tracked.log_fn)
+        publish(params, records, base_dir, RECORDS, result, tracked)

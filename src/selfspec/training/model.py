@@ -7,34 +7,11 @@ the model on its own device (data parallel).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from selfspec.errors import ConfigError
 
 ALL_LINEAR = "all-linear"
-
-
-def device_map(device: str) -> dict[str, int | str]:
-    """Whole model on one device: this process's GPU under accelerate/torchrun, else the CPU."""
-    if device == "cuda":
-        return {"": int(os.environ.get("LOCAL_RANK", 0))}
-    return {"": "cpu"}
-
-
-def quantization_config(quantization: str, double_quant: bool, compute_dtype):
-    """``BitsAndBytesConfig`` for a 4-bit base, or None for plain (full-precision) LoRA."""
-    if quantization == "none":
-        return None
-    from transformers import BitsAndBytesConfig
-
-    return BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type=quantization,
-        bnb_4bit_compute_dtype=compute_dtype,
-        bnb_4bit_use_double_quant=double_quant,
-        bnb_4bit_quant_storage="uint8",  # two 4-bit weights per byte
-    )
 
 
 def load_tokenizer(base_dir: str | Path):
@@ -50,18 +27,15 @@ def load_tokenizer(base_dir: str | Path):
 
 def load_base(base_dir: str | Path, train_params, device: str, compute_dtype):
     """The base model: 4-bit unless ``quantization: none`` (then plain fp32 weights)."""
-    import torch
-    from transformers import AutoModelForCausalLM
+    from selfspec.loading import MASTER_DTYPE, load_model
 
-    qconfig = quantization_config(train_params.quantization, train_params.double_quant, compute_dtype)
-    model = AutoModelForCausalLM.from_pretrained(
-        base_dir,
-        quantization_config=qconfig,
+    model = load_model(
+        base_dir, MASTER_DTYPE, device,
         # fp32 master weights for everything not packed in 4 bits (prepare_model_for_kbit_training
         # upcasts them anyway); bf16 compute comes from the 4-bit config and Trainer autocast
-        dtype=torch.float32,
-        device_map=device_map(device),
-    )
+        quantization=train_params.quantization, double_quant=train_params.double_quant,
+        compute_dtype=compute_dtype,
+    )  # fmt: skip
     model.config.use_cache = False  # the KV cache is useless in training and warns with checkpointing
     return model
 

@@ -3,7 +3,7 @@
 One MLflow run per training: flattened params, tags (git, DVC experiment, data hashes), step
 metrics streamed while training, artifacts (adapter, params.yaml, data stats, a record sample),
 a servable ``mlflow.transformers`` model whose base is the prepared local folder, and a model
-version of ``<domain>-expert`` with alias ``candidate``. ``models/train/registry.json`` says where.
+version of ``<domain>-expert`` with alias ``candidate``. ``registry/train.json`` says where.
 """
 
 from __future__ import annotations
@@ -12,19 +12,24 @@ import json
 import logging
 import os
 import random
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.metadata import version as pkg_version
 from pathlib import Path
 from typing import Any
 
 from selfspec import tracking
 from selfspec.io import md5_file, read_json, write_json, write_jsonl
+from selfspec.runtime import metrics_path, model_dir
 
 log = logging.getLogger(__name__)
 
 STAGE = "train"
-OUT = Path("models/train")
-METRICS = Path("metrics/train.json")
+OUT = model_dir(STAGE)
+METRICS = metrics_path(STAGE)
 SERVING_PACKAGES = (
     "torch",
     "transformers",
@@ -36,29 +41,52 @@ SERVING_PACKAGES = (
 )
 
 
-def track_training(params, records: list[dict[str, Any]], base_dir: Path, records_path: Path, run_fn) -> dict:
-    """Run ``run_fn`` inside an MLflow run and publish its adapter; returns the registry entry.
+@dataclass
+class Tracking:
+    """The open MLflow run of a training (``run_id`` None: a non-zero rank, which only trains)."""
+
+    run_id: str | None = None
+    experiment_id: str | None = None
+
+    @property
+    def log_fn(self):
+        """Step metrics callback for the training loop (None where this process does not track)."""
+        return _log_metrics if self.run_id else None
+
+
+@contextmanager
+def training_run(params) -> Iterator[Tracking]:
+    """An MLflow run with the params and tags logged (ended FAILED if the body raises).
 
     Under ``accelerate launch`` every process trains (data parallel) but only rank 0 tracks,
-    writes outputs and registers.
+    writes outputs and registers: other ranks get an inactive ``Tracking``.
     """
+    if int(os.environ.get("RANK", "0")) != 0:
+        yield Tracking()
+        return
     import mlflow
 
-    if int(os.environ.get("RANK", "0")) != 0:
-        run_fn(records, params, base_dir, log_fn=None)
-        return {}
     experiment_id = tracking.setup(params)
     with tracking.tracked_run(STAGE, tracking.run_tags(params, STAGE)) as active:  # KILLED on SIGTERM
         mlflow.log_params(tracking.loggable_params(params))
-        result = run_fn(records, params, base_dir, log_fn=_log_metrics)
-        mlflow.log_params({"resolved.seed": result.seed, "resolved.dtype": result.dtype,
-                           "resolved.device": result.device})  # fmt: skip
-        provenance = build_provenance(params, base_dir, records_path, result)
-        adapter = write_outputs(result, provenance)
-        log_artifacts(params, records, result, adapter)
-        mlflow.log_metrics({f"final/{k}": float(v) for k, v in summary(result).items()})
-        entry = register(params, active.info.run_id, experiment_id, base_dir, adapter)
-        write_json(OUT / "registry.json", entry)
+        yield Tracking(active.info.run_id, experiment_id)
+
+
+def publish(params, records: list[dict[str, Any]], base_dir: Path, records_path: Path, result, run: Tracking):
+    """Outputs, artifacts, final metrics and the registered version of a finished training; returns
+    the registry entry (``{}`` on a rank that does not track)."""
+    import mlflow
+
+    if run.run_id is None:
+        return {}
+    mlflow.log_params({"resolved.seed": result.seed, "resolved.dtype": result.dtype,
+                       "resolved.device": result.device})  # fmt: skip
+    provenance = build_provenance(params, base_dir, records_path, result)
+    adapter = write_outputs(result, provenance)
+    log_artifacts(params, records, result, adapter)
+    mlflow.log_metrics({f"final/{k}": float(v) for k, v in summary(result).items()})
+    entry = register(params, run.run_id, run.experiment_id, base_dir, adapter)
+    write_json(tracking.REGISTRY_FILE, entry)
     return entry
 
 
@@ -97,14 +125,12 @@ def build_provenance(params, base_dir: Path, records_path: Path, result) -> dict
         "data_stats": result.data_stats,
         "params": {"train": to_dict(params)["train"], "seed": result.seed, "dtype": result.dtype},
         "prompt_template": {"name": params.train.template, "text": template_text(params.train.template)},
-        **tracking.git_info(),
-    }
+    }  # no git commit here: models/train must reproduce byte for byte; it is in the run, version, registry
 
 
 def write_outputs(result, provenance: dict[str, Any]) -> Path:
     """models/train/{adapter/, provenance.json} and metrics/train.json; returns the adapter folder."""
     from selfspec.deploy import write_checksums
-    from selfspec.stages.train import save_adapter
 
     adapter = save_adapter(result, OUT / "adapter")
     write_json(adapter / "provenance.json", provenance)  # travels with the adapter (pull, export)
@@ -112,6 +138,25 @@ def write_outputs(result, provenance: dict[str, Any]) -> Path:
     write_json(OUT / "provenance.json", provenance)
     write_json(METRICS, summary(result))
     return adapter
+
+
+def save_adapter(result, dest: Path) -> Path:
+    """PEFT adapter (safetensors + adapter_config.json) and the tokenizer in ``dest``."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    result.model.save_pretrained(dest, safe_serialization=True)
+    _sort_target_modules(dest / "adapter_config.json")
+    result.tokenizer.save_pretrained(dest)
+    return dest
+
+
+def _sort_target_modules(config_path: Path) -> None:
+    """peft writes ``target_modules`` from a set, in an order that follows the process's string-hash
+    seed: sorted, the same training writes the same file (and models/train the same DVC hash)."""
+    config = json.loads(config_path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def log_artifacts(params, records: list[dict[str, Any]], result, adapter: Path) -> None:
@@ -159,13 +204,11 @@ def serving_signature():
 def log_servable_model(params, base_dir: Path, adapter: Path) -> str:
     """Log base (by local path, not copied) + adapter as an mlflow.transformers text-generation model."""
     import mlflow
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(adapter)
-    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    model = PeftModel.from_pretrained(base, adapter)
+    from selfspec.loading import load_model, load_tokenizer
+
+    tokenizer = load_tokenizer(adapter)
+    model = load_model(base_dir, "float32", "cpu", adapter=adapter, merge=False)
     info = mlflow.transformers.log_model(
         transformers_model={"model": model, "tokenizer": tokenizer},
         name="model",
@@ -180,15 +223,16 @@ def log_servable_model(params, base_dir: Path, adapter: Path) -> str:
 
 
 def register(params, run_id: str, experiment_id: str, base_dir: Path, adapter: Path) -> dict[str, Any]:
-    """Register the run's model as a new version with alias ``candidate``; the registry.json entry."""
+    """Register the run's model as a new version with alias ``candidate``; the registry/train.json entry."""
     import mlflow
     from mlflow import MlflowClient
 
     from selfspec.deploy import record_digests
 
     name = tracking.registered_model_name(params)
+    git = tracking.git_info()
     entry = {"tracking_uri": tracking.recorded_uri(tracking.tracking_uri()), "experiment_id": experiment_id,
-             "run_id": run_id, "model_name": name, "version": None, "alias": None}  # fmt: skip
+             "run_id": run_id, "model_name": name, "version": None, "alias": None, **git}  # fmt: skip
     source = log_servable_model(params, base_dir, adapter) if params.tracking.log_model else None
     if not params.tracking.register:
         return entry
@@ -202,7 +246,7 @@ def register(params, run_id: str, experiment_id: str, base_dir: Path, adapter: P
     client.set_registered_model_alias(name, tracking.CANDIDATE_ALIAS, mv.version)
     record_digests(client, name, mv.version, adapter)  # what `selfspec pull` verifies, outside the artifact
     prov = json.loads((adapter / "provenance.json").read_text())
-    for key, value in {"base_model": prov["base_model"].get("source", ""), "git.commit": prov["git.commit"],
+    for key, value in {"base_model": prov["base_model"].get("source", ""), "git.commit": git["git.commit"],
                        "adapter_artifact": f"runs:/{run_id}/adapter"}.items():  # fmt: skip
         client.set_model_version_tag(name, mv.version, key, str(value))
     log.info("registered %s version %s as @%s", name, mv.version, tracking.CANDIDATE_ALIAS)

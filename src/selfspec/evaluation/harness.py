@@ -95,13 +95,23 @@ def evaluate(
     return EvalOutput(out, samples, flat_metrics(out), seconds, examples)
 
 
+def load_suite(task_manager, tasks: list[str], params, tokenizer):
+    """The lm-eval Task objects of ``tasks`` (aggregation functions, primary metrics, split sizes).
+    lm-eval renders a first prompt when it builds a task, so this runs with the same prompt settings
+    (``params``, ``tokenizer``) as the evaluation itself."""
+    from selfspec.evaluation.instruct import rendering
+    from selfspec.evaluation.tasks import load_suite as load
+
+    with rendering(params.train.template, tokenizer):
+        return load(task_manager, tasks)
+
+
 def evaluate_seeded(
     model, tokenizer, tasks: list[str], task_manager, params, device: str, suite=None
 ) -> EvalOutput:
     """``tasks`` on ``model`` with the seeds, shots, batch size, per-task limits and prompt template of
     ``params``: one call for the base (evaluate_base) and the specialized model (evaluate), so both are
     scored alike (``suite``: the loaded lm-eval tasks, when the caller has them already)."""
-    from selfspec.evaluation.stage import load_suite
     from selfspec.evaluation.tasks import sample_indices
     from selfspec.runtime import set_seed
 

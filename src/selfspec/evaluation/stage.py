@@ -37,17 +37,6 @@ def plan(params, stage: str):
     return tm, plan_tasks(tm.task_index, ep.tasks, unavailable_datasets(stage), stage)
 
 
-def load_suite(task_manager, tasks: list[str], params, tokenizer):
-    """The lm-eval Task objects of ``tasks`` (aggregation functions, primary metrics, split sizes).
-    lm-eval renders a first prompt when it builds a task, so this runs with the same prompt settings
-    (``params``, ``tokenizer``) as the evaluation itself."""
-    from selfspec.evaluation.instruct import rendering
-    from selfspec.evaluation.tasks import load_suite as load
-
-    with rendering(params.train.template, tokenizer):
-        return load(task_manager, tasks)
-
-
 def jsonable(samples: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
     """The per-sample log as it reads back from samples/*.jsonl (tuples as lists, numpy as floats):
     both sides of the comparison then see values of the same types."""

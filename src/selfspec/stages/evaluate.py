@@ -38,8 +38,8 @@ class EvaluateResult:
 def run(model, tokenizer, tasks, task_manager, params, device: str, base_run, base_samples, suite=None):
     """Evaluate the specialized model, pair its per-sample scores with the base model's, gate."""
     from selfspec.evaluation.compare import add_stderrs, check_reproduces, compare, gate
-    from selfspec.evaluation.harness import evaluate_seeded
-    from selfspec.evaluation.stage import jsonable, load_suite
+    from selfspec.evaluation.harness import evaluate_seeded, load_suite
+    from selfspec.evaluation.stage import jsonable
 
     ep = params.evaluate
     suite = suite or load_suite(task_manager, tasks, params, tokenizer)
@@ -78,7 +78,7 @@ def main(params) -> None:
     from selfspec import tracking
     from selfspec.evaluation import stage
     from selfspec.evaluation.compare import chart
-    from selfspec.evaluation.harness import load_model
+    from selfspec.evaluation.harness import load_model, load_suite
     from selfspec.evaluation.publish import log_to_training_run
     from selfspec.io import read_json, write_json
     from selfspec.runtime import data_dir, metrics_path, model_dir, resolve_device, resolve_dtype
@@ -95,7 +95,7 @@ def main(params) -> None:
     base_run = read_json(BASE_RUN)
     stage.check_same_config(base_run, config, STAGE)  # before the (slow) evaluation
     model, tokenizer = load_model(base_dir, dtype, device, adapter_dir=ADAPTER, trained_as=params.train)
-    suite = stage.load_suite(tm, plan.run, params, tokenizer)
+    suite = load_suite(tm, plan.run, params, tokenizer)
     check_primary(params.evaluate, suite, plan.skipped)  # before the (slow) evaluation
     base_samples = stage.read_samples(BASE_RUN.parent, suite.tasks, STAGE)
     result = run(model, tokenizer, plan.run, tm, params, device, base_run, base_samples, suite)

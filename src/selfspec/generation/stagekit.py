@@ -57,8 +57,7 @@ def nearest_seeds(instruction: str, seeds: Sequence[Any], pool: RougePool, n: in
     (nearest the open slot in the prompt); ties keep seed-file order, so the choice is stable."""
     if n == 0:
         return []
-    tokens = pool._tokenize(instruction)
-    scores = [pool._lcs(t, tokens).fmeasure for t in pool.tokens]
+    scores = pool.scores(instruction)
     order = sorted(range(len(seeds)), key=lambda i: (-scores[i], i))[:n]
     return [seeds[i] for i in reversed(order)]
 

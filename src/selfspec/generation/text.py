@@ -44,8 +44,8 @@ class RougePool:
     ``exceeds(text, t)`` compares only the entries that could score above ``t``. F1 > t needs an
     LCS, hence a shared multiset of tokens, of more than ``t*n/(2-t)`` tokens for an entry of ``n``.
     By the prefix filter of set-similarity joins, such a pair then shares one of the few *rarest*
-    tokens of each (rarity fixed by the texts the pool starts with), so a check reads a few short
-    posting lists instead of the whole pool, and a run's total work grows about linearly.
+    tokens of each (rarity fixed by the texts the pool starts with), so a check reads a few posting
+    lists instead of the whole pool (benchmarks/rouge_pool.py: 180x rouge-score at 5,000 kept).
     """
 
     def __init__(self, texts: Iterable[str] = ()):

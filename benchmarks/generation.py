@@ -1,85 +1,108 @@
-"""Tokens/s of the transformers backend (batched, left-padded, KV cache) vs a naive loop that calls
-``model.generate`` one prompt at a time, on the same prompts, greedy, in one run; the ratio is the
-number to read. Optionally the same for each compute dtype (bf16 vs fp32 on CPU).
+"""Kept records per minute of the generation chain, today's settings vs the new ones, in one run.
 
-    python benchmarks/generation.py                          # models/prepare_model, 16 prompts
-    python benchmarks/generation.py --model DIR --prompts 32 --batch-size 16 --dtypes bfloat16 float32
+Runs gen_instructions → gen_inputs → gen_responses → filter_records twice on the same workload
+(the same params, seed, model, seeds and index), once per configuration, each in a scratch folder,
+and prints per-stage wall time, new and processed tokens/s, records kept, and the ratio.
 
-Prompts are the gen_instructions prompts built from the seed file (real prompt lengths).
+    python benchmarks/generation.py                       # the default workload (80 instructions)
+    python benchmarks/generation.py --instructions 16     # a smaller one, same settings otherwise
+    python benchmarks/generation.py --new generation.batch_size=32 gen_responses.repetition_penalty=1.0
+
+Needs models/prepare_model, data/build_corpus and data/index from `dvc repro index` (or
+`selfspec prepare_model && selfspec build_corpus && selfspec index`). ``benchmarks/engine_batching.py``
+measures the backend alone (batched vs one prompt at a time).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
-from selfspec.generation import Sampling
-from selfspec.generation.demos import sample_seeds
-from selfspec.generation.hf import TransformersGenerator
-from selfspec.prompts import load_prompt
-from selfspec.seeds import load_seeds
+STAGES = ["gen_instructions", "gen_inputs", "gen_responses", "filter_records"]
+TODAY = ["generation.batch_size=8", "generation.penalize_prompt=true"]  # before the throughput issue
+NEW: list[str] = []  # the shipped defaults; docs/throughput.md says what else was measured
 
 
-def prompts(seed_file: Path, n: int) -> list[str]:
-    seeds = load_seeds(seed_file)
-    template = load_prompt("instructions")
-    groups = [sample_seeds(seeds, 3, 0, "bench", i) for i in range(n)]
-    return [template.render(domain="biomedical", tasks=[s.instruction for s in g]) for g in groups]
+def scratch(root: Path, repo: Path) -> Path:
+    """A run folder that shares the repo's model, seeds, corpus and index (read only)."""
+    root.mkdir(parents=True)
+    for name in ("params.yaml", "seeds", "corpora", "models"):
+        (root / name).symlink_to((repo / name).resolve())
+    for stage in ("build_corpus", "index"):
+        (root / "data").mkdir(exist_ok=True)
+        (root / "data" / stage).symlink_to((repo / "data" / stage).resolve())
+    return root
 
 
-def naive(gen: TransformersGenerator, texts: list[str], new: int) -> tuple[int, float]:
-    """One prompt per ``generate`` call: what a simple script does."""
-    import torch
+def run_chain(root: Path, overrides: list[str]) -> dict:
+    """The four stages in-process in ``root``; per-stage seconds and the stages' own metrics."""
+    from selfspec.config import load_params
+    from selfspec.stages import filter_records, gen_inputs, gen_instructions, gen_responses
 
-    tokens, start = 0, time.perf_counter()
-    for text in texts:
-        ids = gen.tokenizer(text, return_tensors="pt", add_special_tokens=False).to(gen.device)
-        with torch.inference_mode():
-            out = gen.model.generate(
-                **ids, max_new_tokens=new, do_sample=False, pad_token_id=gen.tokenizer.pad_token_id
-            )
-        tokens += out.shape[1] - ids["input_ids"].shape[1]
-    return tokens, time.perf_counter() - start
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        params = load_params("params.yaml", overrides)
+        result = {}
+        for name, stage in zip(
+            STAGES, (gen_instructions, gen_inputs, gen_responses, filter_records), strict=True
+        ):
+            start = time.perf_counter()
+            stage.main(params)
+            seconds = time.perf_counter() - start
+            result[name] = {"seconds": seconds, **json.loads((root / "metrics" / f"{name}.json").read_text())}
+        return result
+    finally:
+        os.chdir(cwd)
 
 
-def batched(gen: TransformersGenerator, texts: list[str], new: int, size: int) -> tuple[int, float]:
-    tokens, start = 0, time.perf_counter()
-    for i in range(0, len(texts), size):
-        out = gen.generate(texts[i : i + size], Sampling(new, temperature=0), seed=0)
-        tokens += sum(c.completion_tokens for c in out)
-    return tokens, time.perf_counter() - start
+def summary(label: str, result: dict) -> float:
+    """Print one configuration's per-stage line; return kept records per minute."""
+    total = sum(r["seconds"] for r in result.values())
+    kept = result["filter_records"].get("kept", result["filter_records"].get("records"))
+    for name in STAGES[:3]:
+        r = result[name]
+        new, prompt = r.get("completion_tokens", 0), r.get("prompt_tokens", 0)
+        print(
+            f"  {label:5s} {name:16s} {r['seconds']:7.1f} s  {new / r['seconds']:6.1f} new tok/s  "
+            f"{(new + prompt) / r['seconds']:7.1f} processed tok/s  ({prompt} prompt + {new} new)"
+        )
+    print(
+        f"  {label:5s} {'filter_records':16s} kept {kept}, dropped {result['filter_records'].get('dropped')}"
+    )
+    per_minute = kept / (total / 60)
+    print(f"  {label:5s} total {total:7.1f} s: {per_minute:.2f} kept records per minute")
+    return per_minute
 
 
 def main() -> None:
-    # as the stages do (selfspec.generation.open_generator): no spinning OpenMP waits on a shared CPU
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    import torch
-
-    from selfspec.stages.prepare_model import load_prepared
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="models/prepare_model")
-    ap.add_argument("--seeds", default="seeds/biomedical.jsonl")
-    ap.add_argument("--prompts", type=int, default=16)
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--new-tokens", type=int, default=48)
-    ap.add_argument("--dtypes", nargs="+", default=["bfloat16"], choices=["bfloat16", "float32"])
+    ap.add_argument("--instructions", type=int, default=None, help="gen_instructions.n_instructions")
+    ap.add_argument("--today", nargs="*", default=TODAY, help="overrides for today's chain")
+    ap.add_argument("--new", nargs="*", default=NEW, help="overrides for the new chain")
+    ap.add_argument("--keep", help="keep the run folders here (default: a temporary folder)")
     args = ap.parse_args()
-    texts = prompts(Path(args.seeds), args.prompts)
-    threads = torch.get_num_threads()
-    print(f"{args.prompts} prompts, {args.new_tokens} new tokens each (greedy), {threads} threads")
-    for dtype in args.dtypes:
-        model, tok = load_prepared(args.model, dtype=getattr(torch, dtype))
-        gen = TransformersGenerator(model, tok, "cpu")
-        gen.generate(texts[:1], Sampling(4, temperature=0), 0)  # warm-up (allocator, kernels)
-        n_tok, n_s = naive(gen, texts, args.new_tokens)
-        b_tok, b_s = batched(gen, texts, args.new_tokens, args.batch_size)
-        print(f"{dtype}: naive one-at-a-time {n_tok / n_s:7.1f} tok/s ({n_tok} tokens, {n_s:.1f} s)")
-        size = args.batch_size
-        print(f"{dtype}: batched (size {size})  {b_tok / b_s:7.1f} tok/s ({b_tok} tokens, {b_s:.1f} s)")
-        print(f"{dtype}: speed-up ratio        {(b_tok / b_s) / (n_tok / n_s):7.2f}x")
+    common = [f"gen_instructions.n_instructions={args.instructions}"] if args.instructions else []
+    repo = Path.cwd()
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="selfspec-bench-"))
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line), "?")
+    print(
+        f"CPU: {cpu} ({os.cpu_count()} cores, {platform.machine()}); workload overrides: {common or 'none'}"
+    )
+    rates = {}
+    for label, overrides in (("today", args.today), ("new", args.new)):
+        result = run_chain(scratch(base / label, repo), [*common, *overrides])
+        print(f"{label}: {' '.join(overrides)}")
+        rates[label] = summary(label, result)
+    print(f"kept records per minute, new / today: {rates['new'] / rates['today']:.2f}x")
+    if not args.keep:
+        shutil.rmtree(base)
 
 
 if __name__ == "__main__":

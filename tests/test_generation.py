@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -76,13 +77,42 @@ def test_runner_replays_stored_batches_and_generates_the_rest(tmp_path):
     assert resumed.stats.resumed_batches == 1 and resumed.stats.completion_tokens == 6
 
 
-def test_rouge_pool_matches_rouge_score():
+def rouge_test_texts() -> list[str]:
+    """The seed instructions and variants of them that land on either side of the thresholds:
+    words dropped, reordered, repeated, re-cased, and non-ASCII (rouge-score drops µ, β, °)."""
+    import random
+
+    from selfspec.seeds import load_seeds
+
+    rng = random.Random(0)
+    texts = [s.instruction for s in load_seeds(REPO / "seeds" / "biomedical.jsonl")][:40]
+    for text in texts[:25]:
+        ws = text.split()
+        texts.append(" ".join(w for w in ws if rng.random() > 0.2))  # some words dropped
+        texts.append(" ".join(ws[len(ws) // 2 :] + ws[: len(ws) // 2]))  # halves swapped
+        texts.append(f"{text} {ws[0]} {ws[0]} the the")  # repeats: multiset, not set, overlap
+        texts.append(text.upper().replace("A", "α", 1) + " 5 µg, 37 °C")
+    return texts + ["", "?!", "β", "the", "the the the"]
+
+
+def test_rouge_pool_scores_and_decisions_are_rouge_scores_exactly():
     from rouge_score import rouge_scorer
 
-    a, b = "Explain the mechanism of action of aspirin.", "Explain how aspirin works."
-    expected = rouge_scorer.RougeScorer(["rougeL"]).score(a, b)["rougeL"].fmeasure
-    assert RougePool([a]).max_similarity(b) == pytest.approx(expected)
-    assert RougePool([a]).max_similarity(a) == pytest.approx(1.0)
+    scorer = rouge_scorer.RougeScorer(["rougeL"])
+    texts = rouge_test_texts()
+    pool, kept = RougePool(texts[:20]), texts[:20]
+    decided = {t: 0 for t in (0.0, 0.3, 0.5, 0.7, 0.9, 1.0)}
+    for text in texts[20:]:
+        expected = [scorer.score(k, text)["rougeL"].fmeasure for k in kept]
+        assert pool.scores(text) == expected  # the same floats, not approximately
+        assert pool.max_similarity(text) == max(expected)
+        for t in decided:
+            assert pool.exceeds(text, t) == (max(expected) > t), (text, t)
+            decided[t] += max(expected) > t
+        pool.add(text)  # the pool grows as in gen_instructions; the prefix indexes follow
+        kept.append(text)
+    assert decided[0.7] > 20 and decided[0.3] > decided[0.7] > decided[0.9] and decided[1.0] == 0
+    assert RougePool().max_similarity("x") == 0.0 and not RougePool().exceeds("x", 0.5)
 
 
 def test_repeat_ratio_flags_loops_not_prose():
@@ -149,6 +179,93 @@ def test_vllm_backend_missing_says_what_to_install(monkeypatch):
 
     with pytest.raises(BackendError, match=r"pip install 'selfspec\[vllm\]'"):
         _import_vllm()
+
+
+class FakeLLM:
+    """Stands in for ``vllm.LLM``, which needs a GPU: records what the backend passes it and
+    answers each prompt with the text "ok"."""
+
+    def __init__(self, tokenizer=None, **kwargs):
+        from types import SimpleNamespace
+
+        self.tokenizer, self.kwargs, self.prompts = tokenizer, kwargs, []
+        context = kwargs.get("max_model_len") or 2048  # None: the model's own
+        config = SimpleNamespace(max_model_len=context, dtype=f"torch.{kwargs.get('dtype', 'float16')}")
+        self.llm_engine = SimpleNamespace(model_config=config)
+
+    def get_tokenizer(self):
+        return self.tokenizer
+
+    def generate(self, prompts, params, use_tqdm=True):
+        from types import SimpleNamespace
+
+        self.prompts += prompts
+        choice = SimpleNamespace(text="ok", token_ids=[5], finish_reason="stop")
+        return [SimpleNamespace(outputs=[choice], prompt_token_ids=p["prompt_token_ids"]) for p in prompts]
+
+
+@contextmanager
+def fake_vllm():
+    """A ``vllm`` module whose ``LLM`` is a FakeLLM; yields the LLMs it built."""
+    import sys
+    from types import ModuleType
+
+    built: list[FakeLLM] = []
+    module = ModuleType("vllm")
+    module.SamplingParams = lambda **kwargs: kwargs
+    module.LLM = lambda **kwargs: built.append(FakeLLM(**kwargs)) or built[-1]
+    saved = sys.modules.get("vllm")
+    sys.modules["vllm"] = module
+    try:
+        yield built
+    finally:
+        sys.modules.pop("vllm")
+        if saved is not None:
+            sys.modules["vllm"] = saved
+
+
+def test_vllm_sizes_its_kv_cache_from_params_and_names_its_dtype():
+    from selfspec.config import load_params
+    from selfspec.generation.vllm_backend import VLLMGenerator
+
+    overrides = ["base.dtype=bfloat16", "generation.vllm_max_model_len=8192"]
+    params = load_params("none.yaml", [*overrides, "generation.vllm_gpu_memory_utilization=0.5"])
+    with fake_vllm() as built:
+        gen = VLLMGenerator.from_params(params, "models/x")
+    kwargs = built[0].kwargs
+    assert (kwargs["max_model_len"], kwargs["gpu_memory_utilization"], kwargs["dtype"]) == (
+        8192,
+        0.5,
+        "bfloat16",
+    )
+    assert gen.describe()["dtype"] == "bfloat16" and gen.describe()["max_model_len"] == 8192
+    with fake_vllm() as built:
+        default = VLLMGenerator.from_params(load_params("none.yaml"), "models/x")
+    assert built[0].kwargs["max_model_len"] is None  # 0: the model's own context length
+    assert default.describe() != gen.describe()  # the dtype is part of the resume key
+
+
+def test_vllm_cuts_a_long_prompt_to_its_context_keeping_the_end(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from selfspec.generation.vllm_backend import VLLMGenerator
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    llm = FakeLLM(tokenizer, max_model_len=40)
+    prompt = "Aspirin inhibits cyclooxygenase. " * 20 + "The BRCA1 gene"
+    with fake_vllm():
+        out = VLLMGenerator(llm, "tiny").generate([prompt], Sampling(16), 0)
+    ids = llm.prompts[0]["prompt_token_ids"]
+    assert len(ids) == 40 - 16 and out[0].prompt_tokens == 24
+    assert ids == tokenizer(prompt).input_ids[-24:]
+
+
+def test_vllm_refuses_a_repetition_penalty_it_would_apply_to_the_prompt():
+    from selfspec.errors import ConfigError
+    from selfspec.generation.vllm_backend import VLLMGenerator
+
+    with fake_vllm(), pytest.raises(ConfigError, match="generation.penalize_prompt=true"):
+        VLLMGenerator(FakeLLM(), "x").generate(["p"], Sampling(8, repetition_penalty=1.1), 0)
 
 
 def test_openai_backend_needs_its_base_url(monkeypatch):

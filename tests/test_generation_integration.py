@@ -144,3 +144,48 @@ def test_a_killed_run_resumes_without_loss_or_duplication(tmp_path, trained_tiny
     metrics = json.loads((killed / "metrics" / "gen_responses.json").read_text())
     assert metrics["resumed_batches"] >= done_before and metrics["batches"] == 40
     assert not files[0].exists()
+
+
+def tiny_generator(model_dir: Path, bos: bool = False, penalize_prompt: bool = False):
+    """The transformers backend on the tiny model; ``bos``: its tokenizer adds ``<s>`` the way
+    Llama, Mistral and Gemma tokenizers do (the fixture's, like SmolLM2's, adds nothing)."""
+    import torch
+    from tokenizers import processors
+
+    from selfspec.generation.hf import TransformersGenerator
+    from selfspec.stages.prepare_model import load_prepared
+
+    model, tokenizer = load_prepared(model_dir, dtype=torch.float32)
+    if bos:
+        bos_id = tokenizer.bos_token_id
+        template = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", bos_id)])
+        tokenizer.backend_tokenizer.post_processor = template
+    return TransformersGenerator(model, tokenizer, "cpu", penalize_prompt=penalize_prompt)
+
+
+def test_a_stop_string_ends_generation_however_many_tokens_it_spans(trained_tiny):
+    gen = tiny_generator(trained_tiny)
+    prompts = ["Task 1: Explain"]
+    free = gen.generate(prompts, Sampling(max_new_tokens=40, temperature=0), 0)[0]
+    stop = free.text[1:40]  # long: more tokens than a 12-token tail window ever holds
+    assert len(gen.tokenizer(stop, add_special_tokens=False).input_ids) > 12
+    stopped = gen.generate(prompts, Sampling(max_new_tokens=40, temperature=0, stop=(stop,)), 0)[0]
+    assert stopped.text == free.text[:1] and stopped.finish_reason == "stop"
+    # generation ended where the stop string was complete, not at max_new_tokens
+    assert stopped.completion_tokens < free.completion_tokens == 40
+
+
+def test_repetition_penalty_counts_generated_tokens_only_unless_asked(trained_tiny):
+    prompt = ["### Task: Explain what a hazard ratio means to a patient.\n### Task:"]
+    plain, strong = Sampling(1, temperature=0), Sampling(1, temperature=0, repetition_penalty=1e4)
+    gen = tiny_generator(trained_tiny)
+    first = gen.generate(prompt, plain, 0)[0].text
+    # the model's next token is one its prompt holds
+    assert set(gen.tokenizer(first).input_ids) <= set(gen.tokenizer(prompt[0]).input_ids)
+    # nothing generated yet, so a generated-only penalty leaves that first token alone...
+    assert gen.generate(prompt, strong, 0)[0].text == first
+    # ...while penalising the prompt too (transformers' default) pushes the model off it
+    assert tiny_generator(trained_tiny, penalize_prompt=True).generate(prompt, strong, 0)[0].text != first
+    # and the penalty still acts on what was generated
+    free = gen.generate(prompt, Sampling(30, temperature=0), 0)[0].text
+    assert gen.generate(prompt, Sampling(30, 0, repetition_penalty=1e4), 0)[0].text != free

@@ -18,3 +18,8 @@ class GenerationParams:
     openai_model: str = knob("", help="model name sent to the server; empty: the server's first model")
     max_retries: int = knob(5, ge=0, help="openai: retries of a failed request (429, 5xx, connection)")
     request_timeout: float = knob(120.0, gt=0, help="openai: seconds per request")
+    penalize_prompt: bool = knob(
+        False, help="repetition penalty also on prompt tokens (demos, passages); false: generated tokens only"
+    )
+    vllm_max_model_len: int = knob(0, ge=0, help="vllm: context to allocate KV cache for; 0: the model's")
+    vllm_gpu_memory_utilization: float = knob(0.9, gt=0, le=1, help="vllm: share of GPU memory it may take")

@@ -54,6 +54,24 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return (text[: min(cuts)], True) if cuts else (text, False)
 
 
+def prompt_token_ids(
+    tokenizer: Any, prompts: Sequence[str], max_length: int | None = None
+) -> list[list[int]]:
+    """The token ids every backend feeds the model for raw ``prompts``.
+
+    Special tokens are the tokenizer's own (``add_special_tokens=True``): BOS for Llama, Mistral and
+    Gemma, nothing for GPT-2-style BPE such as SmolLM2. That is what vLLM and OpenAI-compatible
+    servers do with a text prompt, so all backends see the same ids. A prompt longer than
+    ``max_length`` keeps its end (the part the model continues) and its BOS: the tokenizer
+    truncates the text, then adds the special tokens.
+    """
+    kwargs: dict[str, Any] = {}
+    if max_length:
+        tokenizer.truncation_side = "left"
+        kwargs = {"truncation": True, "max_length": max_length}
+    return tokenizer(list(prompts), add_special_tokens=True, **kwargs)["input_ids"]
+
+
 def derive_seed(*parts: object) -> int:
     """A 31-bit seed from any parts (base seed, stage, batch index): stable across runs and Python
     versions, unlike ``hash()``."""
@@ -81,4 +99,12 @@ def open_generator(params, model_path: str | Path | None = None) -> Generator:
     return VLLMGenerator.from_params(params, model_path)
 
 
-__all__ = ["Sampling", "Completion", "Generator", "open_generator", "cut_at_stop", "derive_seed"]
+__all__ = [
+    "Sampling",
+    "Completion",
+    "Generator",
+    "open_generator",
+    "cut_at_stop",
+    "derive_seed",
+    "prompt_token_ids",
+]

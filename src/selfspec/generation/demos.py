@@ -17,7 +17,7 @@ def nearest_seeds(instruction: str, seeds: Sequence[Any], pool: RougePool, n: in
     ``pool`` holds the seeds' instructions in seed order."""
     if n == 0:
         return []
-    scores = pool.similarities(instruction)
+    scores = pool.scores(instruction)
     order = sorted(range(len(seeds)), key=lambda i: (-scores[i], i))[:n]
     return [seeds[i] for i in reversed(order)]
 

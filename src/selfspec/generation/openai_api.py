@@ -3,18 +3,22 @@
 The connection comes only from the environment: ``SELFSPEC_OPENAI_BASE_URL`` (e.g.
 ``http://gpu-node:8000/v1``) and ``OPENAI_API_KEY`` (optional for servers without auth). Each
 prompt is one request, ``generation.batch_size`` of them in flight at once. Overload and server
-errors (429, 5xx, connection failures) are retried with exponential backoff; any other 4xx is a
-mistake in the request (wrong model name, prompt too long) and fails at once with the server's
-message. Each request carries a seed derived from the batch seed, so servers that honour
-``seed`` (vLLM) give repeatable samples.
+errors (429, 5xx, connection failures) are retried by ``tenacity``: exponential backoff with full
+jitter (threads that failed together do not retry together), or the server's ``Retry-After`` when
+it sends one. Any other 4xx is a mistake in the request (wrong model name, prompt too long) and
+fails at once with the server's message. The prompt goes as text: the server adds the special
+tokens its tokenizer adds (BOS or none), as the other backends do (``prompt_token_ids``). Each
+request carries a seed derived from the batch seed, so servers that honour ``seed`` (vLLM) give
+repeatable samples.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,6 +30,30 @@ log = logging.getLogger(__name__)
 BASE_URL_ENV = "SELFSPEC_OPENAI_BASE_URL"
 KEY_ENV = "OPENAI_API_KEY"
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+MAX_WAIT = 60.0  # seconds: the longest backoff, and the longest Retry-After honoured
+
+
+class _Retryable(Exception):
+    """A failed attempt worth repeating; ``retry_after`` is the server's Retry-After in seconds."""
+
+    def __init__(self, problem: str, retry_after: float | None = None):
+        super().__init__(problem)
+        self.problem, self.retry_after = problem, retry_after
+
+
+def backoff_wait(backoff: float, cap: float = MAX_WAIT) -> Callable[[Any], float]:
+    """tenacity wait: the server's Retry-After (at most ``cap``) when it sent one, else a uniform
+    draw from [0, min(cap, backoff * 2**(attempt - 1))] (full jitter)."""
+    from tenacity import wait_random_exponential
+
+    jitter = wait_random_exponential(multiplier=backoff, max=cap)
+
+    def wait(state) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        after = getattr(error, "retry_after", None)
+        return min(after, cap) if after is not None else jitter(state)
+
+    return wait
 
 
 class OpenAIGenerator:
@@ -98,24 +126,40 @@ class OpenAIGenerator:
             raise BackendError(f"{self.base_url}/completions: unexpected response ({e!r}): {data}") from None
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=backoff_wait(self.backoff),
+            retry=retry_if_exception_type(_Retryable),
+            before_sleep=lambda state: self._log_retry(path, state),
+        )
+        try:
+            return retrying(self._attempt, path, body)
+        except RetryError as e:
+            problem = e.last_attempt.exception().problem
+            raise BackendError(
+                f"{self.base_url}{path}: {problem} (gave up after {self.max_retries} retries)"
+            ) from None
+
+    def _attempt(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         import httpx
 
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = self.client.post(path, json=body)
-            except httpx.TransportError as e:
-                problem = f"{type(e).__name__}: {e}"
-            else:
-                if response.status_code < 400:
-                    return response.json()
-                problem = f"HTTP {response.status_code}: {_message(response)}"
-                if response.status_code not in RETRY_STATUS:
-                    raise BackendError(f"{self.base_url}{path}: {problem} (not retried: fix the request)")
-            if attempt < self.max_retries:
-                delay = self.backoff * 2**attempt
-                log.warning("%s%s: %s; retry %d in %.1fs", self.base_url, path, problem, attempt + 1, delay)
-                time.sleep(delay)
-        raise BackendError(f"{self.base_url}{path}: {problem} (gave up after {self.max_retries} retries)")
+        try:
+            response = self.client.post(path, json=body)
+        except httpx.TransportError as e:
+            raise _Retryable(f"{type(e).__name__}: {e}") from None
+        if response.status_code < 400:
+            return response.json()
+        problem = f"HTTP {response.status_code}: {_message(response)}"
+        if response.status_code not in RETRY_STATUS:
+            raise BackendError(f"{self.base_url}{path}: {problem} (not retried: fix the request)")
+        raise _Retryable(problem, _retry_after(response.headers.get("Retry-After")))
+
+    def _log_retry(self, path: str, state) -> None:
+        problem = state.outcome.exception().problem
+        delay = state.next_action.sleep
+        log.warning("%s%s: %s; retry %d in %.1fs", self.base_url, path, problem, state.attempt_number, delay)
 
     def _served_model(self) -> str:
         """The server's first model, when ``generation.openai_model`` is empty."""
@@ -137,3 +181,18 @@ def _message(response) -> str:
         return error.get("message", str(error)) if isinstance(error, dict) else str(error or response.text)
     except ValueError:
         return response.text[:300]
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP date (RFC 9110); None if absent/bad."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -23,7 +23,7 @@ def choose_demos(
     """``n`` demos, closest last. ``candidates`` <= ``n``: exactly the ``n`` nearest (no draw)."""
     if n == 0:
         return []
-    scores = pool.similarities(instruction)
+    scores = pool.scores(instruction)
     same = [match_type and bool(task_type) and s.task_type == task_type for s in seeds]
     order = sorted(range(len(seeds)), key=lambda i: (not same[i], -scores[i], i))
     top = order[: max(n, candidates)]

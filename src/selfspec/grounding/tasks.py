@@ -64,7 +64,7 @@ def nearest_type(instruction: str, seeds: Sequence[Any], pool: RougePool) -> tup
 
 
 def _scores(text: str, pool: RougePool) -> list[float]:
-    return pool.similarities(text)
+    return pool.scores(text)
 
 
 _LETTERS = re.compile(r"\(A-([B-H])\)|\bletter\b", re.IGNORECASE)

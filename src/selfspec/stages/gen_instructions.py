@@ -137,7 +137,7 @@ def check_instruction(task: str, p, pool: RougePool, starts: frozenset[str]) -> 
         return "blacklisted"
     if starts and not is_task(task, starts):
         return "not_a_task"
-    if pool.max_similarity(task) > p.rouge_threshold:
+    if pool.exceeds(task, p.rouge_threshold):
         return "similar_to_pool"
     return None
 

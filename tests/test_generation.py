@@ -225,11 +225,11 @@ def fake_vllm():
 
 
 def test_vllm_sizes_its_kv_cache_from_params_and_names_its_dtype():
-    from selfspec.config import load_params
+    from selfspec.config import default_params
     from selfspec.generation.vllm_backend import VLLMGenerator
 
     overrides = ["base.dtype=bfloat16", "generation.vllm_max_model_len=8192"]
-    params = load_params("none.yaml", [*overrides, "generation.vllm_gpu_memory_utilization=0.5"])
+    params = default_params([*overrides, "generation.vllm_gpu_memory_utilization=0.5"])
     with fake_vllm() as built:
         gen = VLLMGenerator.from_params(params, "models/x")
     kwargs = built[0].kwargs
@@ -240,7 +240,7 @@ def test_vllm_sizes_its_kv_cache_from_params_and_names_its_dtype():
     )
     assert gen.describe()["dtype"] == "bfloat16" and gen.describe()["max_model_len"] == 8192
     with fake_vllm() as built:
-        default = VLLMGenerator.from_params(load_params("none.yaml"), "models/x")
+        default = VLLMGenerator.from_params(default_params(), "models/x")
     assert built[0].kwargs["max_model_len"] is None  # 0: the model's own context length
     assert default.describe() != gen.describe()  # the dtype is part of the resume key
 
@@ -284,6 +284,7 @@ def test_inspect_shows_records_with_their_provenance(in_tmp_repo, capsys):
     from selfspec.cli import main
 
     fixtures = REPO / "tests" / "fixtures" / "generation"
+    shutil.copy(REPO / "params.yaml", "params.yaml")  # a missing params file is an error
     Path("seeds").mkdir()
     shutil.copy(fixtures / "seeds.jsonl", "seeds/biomedical.jsonl")
     Path("data/build_corpus").mkdir(parents=True)
@@ -338,10 +339,10 @@ def test_the_header_is_written_once_and_a_new_file_round_trips(tmp_path):
 
 
 def _store_path(tmp_path, inputs=()):
-    from selfspec.config import load_params
+    from selfspec.config import default_params
     from selfspec.generation.resume import partial_store
 
-    params = load_params(tmp_path / "none.yaml")
+    params = default_params()
     return partial_store("gen_responses", params, EchoGenerator(), [], list(inputs)).path
 
 

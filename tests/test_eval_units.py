@@ -95,11 +95,11 @@ def test_limit_is_an_int_null_or_a_per_task_mapping_and_anything_else_is_refused
     from selfspec.errors import ConfigError
 
     params = Path(__file__).parents[1] / "params.yaml"
-    assert load_params(params).evaluate.limit == {"default": 300, "pubmedqa": 500}
+    assert load_params(params).evaluate.limit == {"default": 100, "pubmedqa": 200}
     assert load_params(params, ["evaluate.limit=40"]).evaluate.limit == 40
     assert load_params(params, ["evaluate.limit=null"]).evaluate.limit is None
     assert load_params(params, ["evaluate.limit.pubmedqa=null"]).evaluate.limit == {
-        "default": 300,
+        "default": 100,
         "pubmedqa": None,
     }
     with pytest.raises(

@@ -182,3 +182,17 @@ def test_max_steps_caps_the_epochs_instead_of_replacing_them(tmp_path, overrides
     from selfspec.training.loop import planned_steps
 
     assert planned_steps(default_params(overrides).train, n, world) == steps
+
+
+def test_mixed_precision_is_bf16_where_available_fp16_only_on_gpus_without_it():
+    import torch
+
+    from selfspec.training.loop import mixed_precision, training_arguments
+
+    assert mixed_precision(torch.bfloat16, "cpu") == {"bf16": True, "fp16": False}
+    assert mixed_precision(torch.bfloat16, "cuda") == {"bf16": True, "fp16": False}
+    assert mixed_precision(torch.float16, "cuda") == {"bf16": False, "fp16": True}  # V100/T4: auto -> fp16
+    assert mixed_precision(torch.float16, "cpu") == {"bf16": False, "fp16": False}  # no fp16 autocast on CPU
+    assert mixed_precision(torch.float32, "cpu") == {"bf16": False, "fp16": False}
+    args = training_arguments(default_params().train, 0, "out", use_cpu=True, max_steps=1, bf16=False)
+    assert (args.bf16, args.fp16) == (False, False)

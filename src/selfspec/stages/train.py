@@ -65,14 +65,12 @@ def run(records: list[dict[str, Any]], params, base_dir: str | Path, log_fn=None
 
 
 def _train(model, tokenizer, examples, tp, seed, dtype, device, log_fn) -> dict[str, Any]:
-    import torch
-
-    from selfspec.training.loop import train
+    from selfspec.training.loop import mixed_precision, train
 
     with tempfile.TemporaryDirectory(prefix="selfspec-train-") as tmp:
         return train(
-            model, tokenizer, examples, tp, seed,
-            bf16=dtype == torch.bfloat16, use_cpu=device == "cpu", output_dir=tmp, log_fn=log_fn,
+            model, tokenizer, examples, tp, seed, use_cpu=device == "cpu", output_dir=tmp, log_fn=log_fn,
+            **mixed_precision(dtype, device),
         )  # fmt: skip
 
 

@@ -94,7 +94,18 @@ def planned_steps(train_params, n_examples: int, world_size: int = 1) -> int:
     return by_epochs if train_params.max_steps < 0 else min(train_params.max_steps, by_epochs)
 
 
-def training_arguments(train_params, seed: int, output_dir: str, bf16: bool, use_cpu: bool, max_steps: int):
+def mixed_precision(dtype, device: str) -> dict[str, bool]:
+    """Trainer's autocast flags for the compute dtype: bf16 where the device has it (CUDA or a
+    bf16-capable CPU, see ``runtime.resolve_dtype``), fp16 with loss scaling on GPUs without bf16
+    (V100, T4: ``auto`` resolves to float16 there); fp16 autocast does not exist on CPU."""
+    import torch
+
+    return {"bf16": dtype == torch.bfloat16, "fp16": dtype == torch.float16 and device == "cuda"}
+
+
+def training_arguments(
+    train_params, seed: int, output_dir: str, bf16: bool, use_cpu: bool, max_steps: int, fp16: bool = False
+):
     """Trainer's arguments; ``max_steps`` comes from ``planned_steps``."""
     from transformers import TrainingArguments
 
@@ -115,6 +126,7 @@ def training_arguments(train_params, seed: int, output_dir: str, bf16: bool, use
         seed=seed,
         data_seed=seed,
         bf16=bf16,
+        fp16=fp16,
         use_cpu=use_cpu,
         train_sampling_strategy="group_by_length",  # less padding per batch
         include_num_input_tokens_seen="non_padding",
@@ -134,6 +146,7 @@ def train(
     use_cpu: bool,
     output_dir: str,
     log_fn: LogFn | None = None,
+    fp16: bool = False,
 ) -> dict[str, Any]:
     """Train in place; returns the summary metrics and the logged history."""
     from accelerate.utils import extract_model_from_parallel
@@ -151,6 +164,7 @@ def train(
             bf16,
             use_cpu,
             max_steps=planned_steps(train_params, len(examples), int(os.environ.get("WORLD_SIZE", "1"))),
+            fp16=fp16,
         ),
         train_dataset=ExampleDataset(examples),
         data_collator=Collator(tokenizer.pad_token_id),

@@ -277,7 +277,8 @@ TINY = ["base.dtype=float32", "generation.batch_size=4", "gen_instructions.n_ins
         "gen_inputs.min_words=1",
         "gen_responses.max_new_tokens=16", "gen_responses.n_demos=2", "gen_responses.passage_max_words=20",
         "gen_responses.demo_max_words=20", "filter_records.truncated=keep",
-        "filter_records.max_repeat_ratio=1.0"]  # fmt: skip
+        "filter_records.max_repeat_ratio=1.0", "filter_records.min_support=0",
+        "filter_records.check_labels=false"]  # fmt: skip
 CHAIN = ["build_corpus", "index", "gen_instructions", "gen_inputs", "gen_responses", "filter_records"]
 
 

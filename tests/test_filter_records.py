@@ -173,9 +173,10 @@ def test_pubmedqa_contexts_are_checked_and_drops_are_reported_per_eval_set():
     assert [r["id"] for r in kept] == ["clean"]
     assert metrics["contamination"] == {
         "ngram_max": 13,
+        "min_words": 3,
         "eval_sets": {
-            "medmcqa": {"texts": 2, "records_dropped": 1},  # stem, stem + options
-            "pubmedqa": {"texts": 2, "records_dropped": 1},  # question, context
+            "medmcqa": {"texts": 2, "too_short": 0, "records_dropped": 1},  # stem, stem + options
+            "pubmedqa": {"texts": 2, "too_short": 0, "records_dropped": 1},  # question, context
         },
     }
     assert metrics["eval_texts"] == 4
@@ -205,3 +206,18 @@ def test_main_checks_every_eval_file_generically(in_tmp_repo):
     assert {k: v["records_dropped"] for k, v in metrics["contamination"]["eval_sets"].items()} == {
         "medmcqa": 1, "ncbi_disease": 1, "pubmedqa": 0,
     }  # fmt: skip
+
+
+def test_eval_texts_under_min_words_are_not_checked_so_a_heading_drops_nothing():
+    """NCBI-disease's dev "sentences" include "RESULTS." and "3.": matched whole, each of them would
+    drop every record that says "results" (measured: 18 of 57 records in a default run)."""
+    sets = {"ncbi_disease": ["RESULTS.", "9 and 8.", "Germline mutations of the APC gene cause polyposis."]}
+    said_results = rec("res", "Summarise the results.", "The results show 9 and 8 effects.")
+    copied = rec("copy", "Extract diseases.", "Germline mutations of the APC gene cause polyposis.")
+    kept, metrics = filter_records.run([said_results, copied], params(), sets)
+    assert [r["id"] for r in kept] == ["res"] and metrics["dropped"] == {"contaminated": 1}
+    assert metrics["contamination"]["eval_sets"]["ncbi_disease"] == {
+        "texts": 1, "too_short": 2, "records_dropped": 1,
+    }  # fmt: skip
+    kept, _ = filter_records.run([said_results], params(contamination_min_words=1), sets)
+    assert kept == []  # checked whole, a one-word heading matches anything

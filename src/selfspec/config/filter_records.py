@@ -14,6 +14,11 @@ class FilterRecordsParams:
         gt=0,
         help="n-gram size of the evaluation-overlap check; a shorter evaluation text is matched whole",
     )
+    contamination_min_words: int = knob(
+        3,
+        ge=1,
+        help="evaluation texts with fewer words with letters are not checked (a heading matches anything)",
+    )
     evals_dir: str = knob(
         "data/prepare_evals", help="*.jsonl (question, options, context); one set per file; missing: no check"
     )

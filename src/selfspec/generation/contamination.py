@@ -38,10 +38,13 @@ def item_texts(item: Mapping[str, Any]) -> list[str]:
 class EvalOverlap:
     """Word n-grams of every evaluation text, each mapped to the evaluation sets it comes from."""
 
-    def __init__(self, sets: Mapping[str, Iterable[str]], ngram: int = 13):
-        self.ngram = ngram
+    def __init__(self, sets: Mapping[str, Iterable[str]], ngram: int = 13, min_words: int = 1):
+        self.ngram, self.min_words = ngram, min_words
         self.grams: dict[int, dict[tuple[str, ...], set[str]]] = {}
         self.texts: Counter[str] = Counter({name: 0 for name in sets})
+        # texts with fewer than min_words words with letters ("RESULTS.", "9 and 8.": NCBI-disease splits
+        # abstracts into such "sentences") say nothing about contamination and would match every record
+        self.too_short: Counter[str] = Counter({name: 0 for name in sets})
         for name, texts in sets.items():
             for text in texts:
                 self.add(name, text)
@@ -49,6 +52,9 @@ class EvalOverlap:
     def add(self, name: str, text: str) -> None:
         tokens = words(text)
         if not tokens:
+            return
+        if sum(any(c.isalpha() for c in t) for t in tokens) < self.min_words:
+            self.too_short[name] += 1
             return
         table = self.grams.setdefault(min(self.ngram, len(tokens)), {})
         for gram in ngrams(tokens, min(self.ngram, len(tokens))):

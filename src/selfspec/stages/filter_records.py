@@ -45,11 +45,11 @@ SCAFFOLD = re.compile(r"#{2,}|(^|\n)\s*(Task|Input|Answer|Instruction|Question)\
 EvalSets = Mapping[str, Sequence[str]]  # evaluation set name -> its texts
 
 
-def eval_overlap(eval_sets: EvalSets | Sequence[str] | None, n: int) -> EvalOverlap:
+def eval_overlap(eval_sets: EvalSets | Sequence[str] | None, n: int, min_words: int = 1) -> EvalOverlap:
     """The overlap index of ``eval_sets`` (a plain list of texts is one set named "eval")."""
     if eval_sets is not None and not isinstance(eval_sets, Mapping):
         eval_sets = {"eval": list(eval_sets)}
-    return EvalOverlap(eval_sets or {}, n)
+    return EvalOverlap(eval_sets or {}, n, min_words)
 
 
 def record_text(record: dict[str, Any]) -> str:
@@ -59,8 +59,9 @@ def record_text(record: dict[str, Any]) -> str:
 
 def contamination_metrics(overlap: EvalOverlap, hits: Counter) -> dict[str, Any]:
     """Per evaluation set: texts checked and records dropped because they overlap it."""
-    sets = {name: {"texts": n, "records_dropped": hits[name]} for name, n in sorted(overlap.texts.items())}
-    return {"ngram_max": overlap.ngram, "eval_sets": sets}
+    sets = {name: {"texts": n, "too_short": overlap.too_short[name], "records_dropped": hits[name]}
+            for name, n in sorted(overlap.texts.items())}  # fmt: skip
+    return {"ngram_max": overlap.ngram, "min_words": overlap.min_words, "eval_sets": sets}
 
 
 class NearDuplicates:
@@ -153,7 +154,7 @@ def run(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``eval_questions``: evaluation set name -> texts (``read_eval_questions``); None: the
     contamination check is off (reported in the metrics)."""
-    contamination = eval_overlap(eval_questions, p.contamination_ngram)
+    contamination = eval_overlap(eval_questions, p.contamination_ngram, p.contamination_min_words)
     contaminated_by: Counter = Counter()
     dups = NearDuplicates(p.near_dup_threshold)
     kept, drops = [], Counter()

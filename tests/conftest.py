@@ -33,6 +33,27 @@ def trained_tiny(tmp_path_factory, tiny_model_dir) -> Path:
     return train_tiny(tiny_model_dir, tmp_path_factory.mktemp("trained-tiny"))
 
 
+@pytest.fixture(scope="session")
+def lora_adapter(tiny_model_dir, tmp_path_factory) -> Path:
+    """A LoRA adapter on the tiny model whose B matrices are non-zero, so outputs differ from the base."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]),
+    )
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    out = tmp_path_factory.mktemp("adapter")
+    model.save_pretrained(out)
+    return out
+
+
 @pytest.fixture
 def in_tmp_repo(tmp_path, monkeypatch) -> Path:
     """Run the test inside an empty folder (stages write data/, models/, metrics/ relative to cwd)."""

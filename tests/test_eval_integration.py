@@ -50,25 +50,9 @@ def builtin_mmlu_prompt(folder: str, row: dict) -> str:
     return description + apply_template(doc_to_text, row)
 
 
-@pytest.fixture(scope="module")
-def adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
-    """A LoRA adapter on the tiny model whose B matrices are non-zero, so outputs differ from the base."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    model = get_peft_model(
-        AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]),
-    )
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)
-    out = tmp_path_factory.mktemp("adapter")
-    model.save_pretrained(out)
-    return out
+@pytest.fixture
+def adapter_dir(lora_adapter) -> Path:
+    return lora_adapter
 
 
 def make_repo(root: Path, tiny_model_dir: Path, overrides=()):

@@ -17,27 +17,6 @@ pytestmark = pytest.mark.integration
 TASKS = ["pubmedqa_gen", "pubmedqa_long", "ncbi_disease_ner", "jnlpba_ner", "chemprot_rel"]
 
 
-@pytest.fixture(scope="module")
-def lora_adapter(tiny_model_dir, tmp_path_factory) -> Path:
-    """A LoRA adapter with non-zero B matrices: the specialized model answers differently."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    model = get_peft_model(
-        AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]),
-    )
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)
-    out = tmp_path_factory.mktemp("adapter")
-    model.save_pretrained(out)
-    return out
-
-
 def prepared_repo(root: Path, template: str):
     """evals/ (the shipped suite) and fixture data prepared by the real stage; params for ``template``."""
     from selfspec.stages import prepare_evals

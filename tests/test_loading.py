@@ -79,25 +79,9 @@ def test_a_missing_prepared_folder_names_the_stage_to_run(tmp_path):
         prepared_dir(tmp_path / "nothing", stage="train")
 
 
-@pytest.fixture(scope="module")
-def adapter(tiny_model_dir, tmp_path_factory) -> Path:
-    """A LoRA adapter with non-zero B matrices (outputs differ from the base)."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    model = get_peft_model(
-        AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]),
-    )
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)
-    out = tmp_path_factory.mktemp("adapter")
-    model.save_pretrained(out)
-    return out
+@pytest.fixture
+def adapter(lora_adapter) -> Path:
+    return lora_adapter
 
 
 IDS = [[5, 17, 42, 99, 7, 3]]

@@ -16,6 +16,14 @@ from selfspec.errors import DataError, NotWritableError
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, record)``; blank lines are skipped, bad JSON is a DataError."""
+    for lineno, record in iter_jsonl_lines(path):
+        if isinstance(record, DataError):
+            raise record
+        yield lineno, record
+
+
+def iter_jsonl_lines(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any] | DataError]]:
+    """Like ``iter_jsonl``, but a bad line is yielded as its DataError (to report every bad line)."""
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
@@ -24,9 +32,10 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
                 # e.msg may end in "at" ("Unterminated string starting at"): put the column first
-                raise DataError(path, lineno, f"invalid JSON (column {e.colno}: {e.msg})") from None
+                yield lineno, DataError(path, lineno, f"invalid JSON (column {e.colno}: {e.msg})")
+                continue
             if not isinstance(record, dict):
-                raise DataError(path, lineno, f"expected a JSON object, got {type(record).__name__}")
+                record = DataError(path, lineno, f"expected a JSON object, got {type(record).__name__}")
             yield lineno, record
 
 

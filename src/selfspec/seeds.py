@@ -8,7 +8,6 @@ here is biomedical: another domain is a new file and ``base.domain``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -79,19 +78,9 @@ def check_seeds(path: str | Path) -> tuple[list[SeedTask], list[DataError]]:
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | DataError]]:
-    """Like ``selfspec.io.iter_jsonl`` (same messages), but a bad line is yielded, not raised."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                yield lineno, DataError(path, lineno, f"invalid JSON (column {e.colno}: {e.msg})")
-                continue
-            if not isinstance(record, dict):
-                record = DataError(path, lineno, f"expected a JSON object, got {type(record).__name__}")
-            yield lineno, record
+    from selfspec.io import iter_jsonl_lines
+
+    return iter_jsonl_lines(path)
 
 
 def _missing(path: Path) -> DataError:

@@ -47,8 +47,6 @@ def suite_path(params: Any, root: str | Path = ".") -> Path:
 
 def load_suite(path: str | Path) -> Suite:
     """Read and check a suite file; a missing file or a wrong key is a ConfigError naming it."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         found = sorted(p.stem for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
@@ -57,10 +55,9 @@ def load_suite(path: str | Path) -> Suite:
             f".yaml; suites present: {', '.join(found) or 'none'}). Write one, or set "
             f"{', '.join(OWNED)} in params.yaml"
         )
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: cannot parse YAML: {e}") from None
+    from selfspec.io import read_yaml_config
+
+    raw = read_yaml_config(path)
     return _parse(raw, path)
 
 

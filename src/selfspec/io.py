@@ -11,7 +11,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from selfspec.errors import DataError, NotWritableError
+from selfspec.errors import ConfigError, DataError, NotWritableError
+
+
+def read_yaml_config(path: Path) -> Any:
+    """A YAML config file's content (``{}`` when empty); a syntax error is a ConfigError naming the file."""
+    import yaml
+
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: cannot parse YAML: {e}") from None
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -64,15 +64,12 @@ class CorpusSpec:
 
 
 def load_spec(path: str | Path) -> CorpusSpec:
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: corpus definition not found (base.corpora_dir / base.domain)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: cannot parse YAML: {e}") from None
+    from selfspec.io import read_yaml_config
+
+    raw = read_yaml_config(path)
     return parse_spec(raw, path)
 
 

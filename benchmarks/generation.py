@@ -4,7 +4,8 @@ Runs gen_instructions → gen_inputs → gen_responses → filter_records twice 
 (the same params, seed, model, seeds and index), once per configuration, each in a scratch folder,
 and prints per-stage wall time, new and processed tokens/s, records kept, and the ratio.
 
-    python benchmarks/generation.py                       # the default workload (80 instructions)
+    python benchmarks/generation.py                       # default workload vs the chain issue 12 measured
+    python benchmarks/generation.py --today grounded      # vs the grounded chain with issue 12's knobs off
     python benchmarks/generation.py --instructions 16     # a smaller one, same settings otherwise
     python benchmarks/generation.py --new generation.batch_size=32 gen_responses.repetition_penalty=1.0
 
@@ -25,7 +26,33 @@ import time
 from pathlib import Path
 
 STAGES = ["gen_instructions", "gen_inputs", "gen_responses", "filter_records"]
-TODAY = ["generation.batch_size=8", "generation.penalize_prompt=true"]  # before the throughput issue
+# The new knobs of issue 12 off: one input per instruction, one answer budget, batches of 8.
+BEFORE_12 = [
+    "gen_inputs.inputs_per_instruction=1", "gen_responses.budget_by_type=false", "generation.batch_size=8",
+]  # fmt: skip
+BASELINES = {
+    # the chain issue 12 measured (before issues 12 and 13): docs/grounding.md's "as before issue 13"
+    "issue": [
+        *BEFORE_12,
+        "generation.penalize_prompt=true",
+        "gen_instructions.seed_first_words=true",
+        "gen_instructions.generated_per_prompt=0",
+        "gen_instructions.charset=ascii",
+        "gen_instructions.task_types=false",
+        "gen_inputs.cut=words",
+        "gen_inputs.source=generated",
+        "gen_responses.cut=words",
+        "gen_responses.demo_candidates=0",
+        "gen_responses.demo_match_type=false",
+        "filter_records.check_labels=false",
+        "filter_records.min_support=0",
+        "gen_responses.n_demos=5",
+        "gen_responses.top_k=3",
+        "gen_responses.passage_max_words=80",
+    ],  # fmt: skip
+    # the grounded chain of issue 13 with issue 12's knobs off
+    "grounded": [*BEFORE_12, "gen_responses.n_demos=5", "gen_responses.top_k=3"],
+}
 NEW: list[str] = []  # the shipped defaults; docs/throughput.md says what else was measured
 
 
@@ -84,7 +111,10 @@ def summary(label: str, result: dict) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--instructions", type=int, default=None, help="gen_instructions.n_instructions")
-    ap.add_argument("--today", nargs="*", default=TODAY, help="overrides for today's chain")
+    ap.add_argument(
+        "--today", nargs="*", default=["issue"],
+        help=f"the baseline chain: a preset ({', '.join(BASELINES)}) or overrides",
+    )  # fmt: skip
     ap.add_argument("--new", nargs="*", default=NEW, help="overrides for the new chain")
     ap.add_argument("--keep", help="keep the run folders here (default: a temporary folder)")
     args = ap.parse_args()
@@ -96,7 +126,8 @@ def main() -> None:
         f"CPU: {cpu} ({os.cpu_count()} cores, {platform.machine()}); workload overrides: {common or 'none'}"
     )
     rates = {}
-    for label, overrides in (("today", args.today), ("new", args.new)):
+    today = BASELINES[args.today[0]] if args.today[:1] and args.today[0] in BASELINES else args.today
+    for label, overrides in (("today", today), ("new", args.new)):
         result = run_chain(scratch(base / label, repo), [*common, *overrides])
         print(f"{label}: {' '.join(overrides)}")
         rates[label] = summary(label, result)

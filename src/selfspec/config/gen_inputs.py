@@ -38,6 +38,9 @@ class GenInputsParams:
     corpus_top_k: int = knob(
         30, gt=0, help="passages retrieved per instruction; the best usable unused one is taken"
     )
+    inputs_per_instruction: int = knob(
+        4, ge=1, help="corpus inputs: records per instruction, one per distinct passage (written inputs: one)"
+    )
     corpus_min_words: int = knob(
         80,
         ge=1,

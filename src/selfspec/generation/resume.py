@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -231,17 +231,21 @@ class BatchRunner:
         if self.done:
             log.info("%s: resuming, %d finished batches in %s", stage, len(self.done), store.path)
 
-    def run(self, index: int, prompts: Sequence[str]) -> list[Completion]:
+    def run(self, index: int, prompts: Sequence[str], max_new_tokens: int | None = None) -> list[Completion]:
+        """``max_new_tokens``: this batch's budget instead of the sampling's (part of its digest)."""
         self.stats.batches += 1
+        sampling = self.sampling
         digest = prompts_hash(prompts)
+        if max_new_tokens is not None and max_new_tokens != sampling.max_new_tokens:
+            sampling = replace(sampling, max_new_tokens=max_new_tokens)
+            digest = prompts_hash([*prompts, f"max_new_tokens={max_new_tokens}"])
         if self._replayable(index, digest):
             completions = [Completion(**c) for c in self.done[index][1]]
             self.stats.resumed_batches += 1
         else:
             start = time.perf_counter()
-            completions = self.generator.generate(
-                prompts, self.sampling, derive_seed(self.seed, self.stage, index)
-            )
+            seed = derive_seed(self.seed, self.stage, index)
+            completions = self.generator.generate(prompts, sampling, seed)
             self.stats.seconds += time.perf_counter() - start
             self.stats.new_tokens += sum(c.completion_tokens for c in completions)
             if self.store:

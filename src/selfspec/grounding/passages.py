@@ -4,7 +4,8 @@ A model-written abstract is a confabulation the answer is then grounded in; a re
 real text. Each record gets the best passage for its instruction that no earlier record took (a
 generic "Summarize the abstract" would otherwise get the same passage every time). A yes/no task
 needs a question: it takes only passages whose title is one (PubMedQA's titles are) and shows it
-as "Question: ...\\nAbstract: ...", the seeds' format.
+as "Question: ...\\nAbstract: ...", the seeds' format. An instruction can take several passages
+(``gen_inputs.inputs_per_instruction``): one record per passage, the instruction written once.
 """
 
 from __future__ import annotations
@@ -48,18 +49,21 @@ def usable(hit: Any, task_type: str, min_words: int) -> bool:
 
 
 def pick_passages(
-    records: Sequence[dict], retriever: Any, k: int, max_words: int, min_words: int
-) -> dict[str, tuple[str, Any]]:
-    """(input text, hit) by record id, for the records a usable unused passage was found for."""
+    records: Sequence[dict], retriever: Any, k: int, max_words: int, min_words: int, per_record: int = 1
+) -> dict[str, list[tuple[str, Any]]]:
+    """Up to ``per_record`` (input text, hit) pairs by record id, best first, for the records a
+    usable unused passage was found for. Records take their first passage in order, then their
+    second..., so a later record is not starved of its best passage by an earlier one's extras."""
     if not records:
         return {}
     hits = retriever.search([query(r["instruction"]) for r in records], k)
     used: set[str] = set()
-    picked = {}
-    for record, found in zip(records, hits, strict=True):
-        task_type = record.get("task_type", "")
-        hit = next((h for h in found if h.id not in used and usable(h, task_type, min_words)), None)
-        if hit is not None:
-            used.add(hit.id)
-            picked[record["id"]] = (as_input(hit, task_type, max_words), hit)
+    picked: dict[str, list[tuple[str, Any]]] = {}
+    for _ in range(per_record):
+        for record, found in zip(records, hits, strict=True):
+            task_type = record.get("task_type", "")
+            hit = next((h for h in found if h.id not in used and usable(h, task_type, min_words)), None)
+            if hit is not None:
+                used.add(hit.id)
+                picked.setdefault(record["id"], []).append((as_input(hit, task_type, max_words), hit))
     return picked

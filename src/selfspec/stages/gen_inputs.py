@@ -2,9 +2,11 @@
 
 An instruction flagged ``needs_input`` (it points at "the abstract", "this note"...) gets one of:
 
-* a real corpus passage (``source: corpus``, or ``mixed`` for the ``corpus_task_types``): the best
-  unused passage retrieved for the instruction's topic words, cut to whole sentences; its id and
-  score are kept as ``input_passage``. No usable passage: the input is written instead.
+* real corpus passages (``source: corpus``, or ``mixed`` for the ``corpus_task_types``): the best
+  ``inputs_per_instruction`` unused passages retrieved for the instruction's topic words, cut to
+  whole sentences, one record each (the instruction is written once and applied to several real
+  texts, as Self-Instruct generates several instances per task); each passage's id and score are
+  kept as ``input_passage``. No usable passage: the input is written instead (one).
 * a context written by the model after ``n_demos`` seed (instruction, input) pairs — the seeds whose
   instructions are closest by ROUGE-L, so an abstract task is shown abstracts. With
   ``classification: output_first`` a classification task's label is drawn first (evenly over its
@@ -103,8 +105,13 @@ def run(
     """``retriever`` None: every needed input is written by the model, whatever ``p.source``."""
     found = (
         pick_passages(
-            corpus_records(instructions, p), retriever, p.corpus_top_k, p.corpus_max_words, p.corpus_min_words
-        )
+            corpus_records(instructions, p),
+            retriever,
+            p.corpus_top_k,
+            p.corpus_max_words,
+            p.corpus_min_words,
+            p.inputs_per_instruction,
+        )  # fmt: skip
         if retriever is not None
         else {}
     )
@@ -118,34 +125,39 @@ def run(
             written[rid] = parse_input(completion.text, completion.finish_reason == "length")
     kept, drops = [], Counter()
     for record in instructions:
-        out = _with_input(record, found, written, p, seed)
-        if out is None:
+        out = _with_inputs(record, found, written, p, seed)
+        if not out:
             drops["empty_input" if not written.get(record["id"]) else "input_too_short"] += 1
-        else:
-            kept.append(out)
+        kept.extend(out)
     metrics = {
         "kept": len(kept),
         "dropped": dict(sorted(drops.items())),
-        "with_input": len(prompts) + len(found),
+        "with_input": len(prompts) + sum(map(len, found.values())),
+        "instructions": len(instructions),
     }
     metrics["input_sources"] = dict(sorted(Counter(r["input_source"] for r in kept).items()))
     return kept, metrics
 
 
-def _with_input(record: dict, found: dict, written: dict, p, seed: int) -> dict | None:
-    """The record with its input and provenance, or None when a needed input is missing."""
+def _with_inputs(record: dict, found: dict, written: dict, p, seed: int) -> list[dict]:
+    """The record with its input and provenance (one per corpus passage: the first keeps the
+    instruction's id, the others get ``<id>.2``, ``<id>.3``...), or none when a needed input is
+    missing."""
     rid = record["id"]
     if rid in found:
-        text, hit = found[rid]
-        return {**record, "input": text, "input_source": "corpus", "input_passage": _ref(hit)}
+        return [
+            {**record, "id": rid if j == 0 else f"{rid}.{j + 1}", "input": text, "input_source": "corpus",
+             "input_passage": _ref(hit)}
+            for j, (text, hit) in enumerate(found[rid])
+        ]  # fmt: skip
     if not record["needs_input"]:
-        return {**record, "input": "", "input_source": "none", "input_passage": None}
+        return [{**record, "input": "", "input_source": "none", "input_passage": None}]
     text = written.get(rid, "")
     if len(words(text)) < p.min_words:
-        return None
+        return []
     out = {**record, "input": text, "input_source": "generated", "input_passage": None}
     label = target_label(record, p, seed)
-    return {**out, "target_label": label} if label else out
+    return [{**out, "target_label": label} if label else out]
 
 
 def _ref(hit) -> dict[str, Any]:

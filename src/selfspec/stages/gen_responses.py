@@ -27,7 +27,7 @@ from selfspec.generation import Sampling
 from selfspec.generation.batching import length_sorted_batches
 from selfspec.generation.resume import BatchRunner
 from selfspec.generation.text import RougePool, truncate_words
-from selfspec.grounding.answers import judge, needs_vote, vote
+from selfspec.grounding.answers import answer_budgets, judge, needs_vote, vote
 from selfspec.grounding.cuts import shorten
 from selfspec.grounding.demos import choose_demos
 from selfspec.grounding.support import support_score
@@ -109,7 +109,8 @@ def run(
         for r in records
     ]  # fmt: skip
     prompts = [build_prompt(r, h, d, p, domain) for r, h, d in zip(records, hits, demos, strict=True)]
-    answers = _greedy(records, prompts, runner, batch_size)
+    budgets = answer_budgets(seeds, p.max_new_tokens) if p.budget_by_type else {}
+    answers = _greedy(records, prompts, runner, batch_size, budgets)
     votes = _votes(
         records,
         prompts,
@@ -137,12 +138,18 @@ def _second(runner: BatchRunner, sampling: Sampling, name: str) -> BatchRunner:
     return BatchRunner(runner.generator, sampling, runner.seed, f"{runner.stage}-{name}")
 
 
-def _greedy(records: Sequence[dict], prompts: Sequence[str], runner: BatchRunner, batch_size: int) -> dict:
-    """(text, finish_reason) by row; output-first records take their label and spend no prompt."""
+def _greedy(records, prompts, runner: BatchRunner, batch_size: int, budgets: dict[str, int]) -> dict:
+    """(text, finish_reason) by row; output-first records take their label and spend no prompt.
+    ``budgets``: new tokens by task type (missing: the sampling's); a batch holds one budget."""
     answers = {i: (r["target_label"], "stop") for i, r in enumerate(records) if r.get("target_label")}
     rows = [i for i in range(len(records)) if i not in answers]
-    for index, batch in enumerate(length_sorted_batches(rows, lambda i: len(prompts[i]), batch_size)):
-        for i, completion in zip(batch, runner.run(index, [prompts[i] for i in batch]), strict=True):
+    default = runner.sampling.max_new_tokens
+    budget = {i: budgets.get(records[i].get("task_type", ""), default) for i in rows}
+    batches = length_sorted_batches(rows, lambda i: len(prompts[i]), batch_size, budget.get)
+    for index, batch in enumerate(batches):
+        cap = max(budget[i] for i in batch)
+        completions = runner.run(index, [prompts[i] for i in batch], None if cap == default else cap)
+        for i, completion in zip(batch, completions, strict=True):
             answers[i] = (parse_response(completion.text), completion.finish_reason)
     return answers
 

@@ -80,9 +80,14 @@ CHEMPROT = [
     # the sentence of chemprot-0 with the other pair marked: the same document, so out
     {"id": "chemprot-2", "question": "<< Aspirin >> inhibits COX-1 and [[ COX-2 ]].", "answer": "inhibition",
      "label": "INHIBITOR"},
-    {"id": "chemprot-3", "question": "<< Morphine >> is an agonist of [[ MOR ]].", "answer": "agonist",
+    {"id": "chemprot-3", "question": "<< Morphine >> binds [[ MOR ]] and KOR.", "answer": "agonist",
      "label": "AGONIST"},
     {"id": "chemprot-4", "question": "<< Caffeine >> blocks [[ A2A ]].", "answer": "antagonist",
+     "label": "ANTAGONIST"},
+    # unevaluated: another pair of chemprot-3's sentence is another example; a verbatim repeat is not
+    {"id": "chemprot-5", "question": "<< Morphine >> binds MOR and [[ KOR ]].", "answer": "agonist",
+     "label": "AGONIST"},
+    {"id": "chemprot-6", "question": "<< Caffeine >> blocks [[ A2A ]].", "answer": "antagonist",
      "label": "ANTAGONIST"},
 ]  # fmt: skip
 
@@ -129,8 +134,8 @@ def test_gold_draws_per_task_from_the_documents_evaluate_does_not_score(evals):
     # NCBI: 0-1 evaluated (limit 2); 4 repeats 0's sentence; 6 repeats 2 (one document): 2, 3, 5
     assert set(got["ncbi_disease_ner"]) <= {"ncbi_disease-2", "ncbi_disease-3", "ncbi_disease-5"}
     assert sorted(got["jnlpba_ner"]) == ["jnlpba-2", "jnlpba-3"]  # the only two after the limit
-    # ChemProt: 2 is chemprot-0's sentence with the other pair marked
-    assert sorted(got["chemprot_rel"]) == ["chemprot-3", "chemprot-4"]
+    # ChemProt: 2 is chemprot-0's sentence with the other pair marked; 6 repeats 4 verbatim
+    assert set(got["chemprot_rel"]) <= {"chemprot-3", "chemprot-4", "chemprot-5"}
     assert {tuple(sorted(r)) for r in data.records} == {
         ("doc_id", "input", "instruction", "output", "source", "task")
     }
@@ -150,6 +155,11 @@ def test_every_candidate_is_disjoint_from_the_evaluated_documents_by_id_and_text
         assert {gold.identity(d) for d in pool}.isdisjoint(gold.identity(d) for d in scored)
     ncbi, _, n_eval = gold.candidates(index, "ncbi_disease_ner", 2)
     assert n_eval == 2 and [d["id"] for d in ncbi] == ["ncbi_disease-2", "ncbi_disease-3", "ncbi_disease-5"]
+    chemprot, _, _ = gold.candidates(index, "chemprot_rel", 2)
+    assert [d["id"] for d in chemprot] == ["chemprot-3", "chemprot-4", "chemprot-5"]
+    pubmedqa, path, n_eval = gold.candidates(index, "pubmedqa_gen", 2)
+    assert path.as_posix() == "data/prepare_evals/fewshot/pubmedqa.jsonl" and n_eval == 2
+    assert [d["id"] for d in pubmedqa] == ["11", "12", "15", "13"]  # 14: test question 3 (not even scored)
 
 
 def test_the_evaluated_prefix_follows_the_per_task_limit_and_the_largest_reader_of_a_file(evals):

@@ -21,8 +21,9 @@ read one file (PubMedQA: three), the largest of their limits counts. Examples co
 A candidate is dropped when its id or its text equals that of an evaluated document: the files hold
 repeated sentences. The text is the question and context as a sequence of words (case, spacing and
 punctuation folded), so ChemProt's entity marks drop out and the same sentence with another pair
-marked is the same document. ``train.gold_per_task``
-examples per task are then drawn, seeded by ``base.seed`` and the task's name.
+marked is the same document (within the pool, only a verbatim repeat is dropped: another pair of one
+sentence is another example). ``train.gold_per_task`` examples per task are then drawn, seeded by
+``base.seed`` and the task's name.
 """
 
 from __future__ import annotations
@@ -173,11 +174,11 @@ def candidates(index: Index, task: str, limit: Any) -> tuple[list[dict[str, Any]
     else:
         pool_path, pool, seen = path, docs[n_eval:], docs[:n_eval]
     seen_ids, seen_keys = {d.get("id") for d in seen}, {identity(d) for d in seen}
-    kept: dict[str, dict[str, Any]] = {}
+    kept: dict[tuple[str, str], dict[str, Any]] = {}
     for doc in pool:
-        key = identity(doc)
-        if doc.get("id") not in seen_ids and key not in seen_keys:
-            kept.setdefault(key, doc)  # a sentence repeated within the pool is one document
+        if doc.get("id") not in seen_ids and identity(doc) not in seen_keys:
+            # a line repeated verbatim is one document; one sentence with other pairs marked is not
+            kept.setdefault((str(doc.get("question")), str(doc.get("context"))), doc)
     return list(kept.values()), pool_path, n_eval
 
 

@@ -239,6 +239,31 @@ def test_gold_refuses_a_task_that_is_not_instruction_style(evals):
         load_training_data(params("evaluate.primary_task=nope"))
 
 
+def test_gold_refuses_a_prompt_not_built_with_render_and_names_a_broken_task_yaml(in_tmp_repo):
+    suite = in_tmp_repo / "suite"
+    suite.mkdir()
+    (suite / "utils.py").write_text("def prompt(doc):\n    return 'Q: ' + doc['question']\n")
+    (suite / "plain.yaml").write_text(
+        "task: plain\noutput_type: generate_until\ndoc_to_text: !function utils.prompt\n"
+        "doc_to_target: answer\ndataset_kwargs:\n  data_files:\n    test: data/plain.jsonl\n"
+    )
+    _write(in_tmp_repo / "data/plain.jsonl", [{"id": "p0", "question": "a?", "answer": "b"}])
+    keys = ["train.source=gold", f"evaluate.include_path=[{suite}]", "evaluate.primary_task=plain"]
+    p = default_params([*keys, "evaluate.limit=null", "train.gold_per_task=1"])
+    with pytest.raises(StageError, match="task plain has 0 documents"):  # all of it is evaluated
+        load_training_data(p)
+    _write(
+        in_tmp_repo / "data/plain.jsonl",
+        [{"id": f"p{i}", "question": f"{i}?", "answer": "b"} for i in range(3)],
+    )
+    p.evaluate.limit = 1
+    with pytest.raises(StageError, match=r"task plain: doc_to_text does not build its prompt with render"):
+        load_training_data(p)
+    (suite / "broken.yaml").write_text("task: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"suite/broken.yaml: cannot parse YAML"):
+        load_training_data(p)
+
+
 def test_gold_without_prepared_data_names_the_stage_to_run(in_tmp_repo):
     with pytest.raises(
         StageError, match=r"pubmedqa_gen: test data data/prepare_evals/pubmedqa.jsonl not found"

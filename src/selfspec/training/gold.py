@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selfspec.errors import StageError
+from selfspec.errors import ConfigError, StageError
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,10 @@ def _yaml(path: Path) -> dict[str, Any]:
         pass
 
     Loader.add_constructor("!function", lambda loader, node: Function(loader.construct_scalar(node)))
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=Loader) or {}
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=Loader) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: cannot parse YAML: {e}") from None
     if isinstance(data, dict) and isinstance(data.get("include"), str):
         data = {**_yaml(path.parent / data["include"]), **data}
     return data if isinstance(data, dict) else {}
@@ -193,12 +196,16 @@ def task_examples(index: Index, task: str, params) -> tuple[list[dict[str, Any]]
         raise StageError(STAGE, f"train.gold_per_task={k}: task {task} has {len(pool)} documents in {path} "
                          f"apart from the {n_eval} evaluated (evaluate.limit): lower either")  # fmt: skip
     picks = sorted(random.Random(f"{params.base.seed}:{task}").sample(range(len(pool)), k))
-    records = []
-    for doc in (pool[i] for i in picks):
-        instruction, input_text = to_pair(doc)
-        records.append({"instruction": instruction, "input": input_text, "output": to_target(doc),
-                        "source": "gold", "task": task, "doc_id": doc["id"]})  # fmt: skip
-    return records, path
+    return [_example(task, pool[i], to_pair, to_target) for i in picks], path
+
+
+def _example(task: str, doc: dict[str, Any], to_pair: Callable, to_target: Callable) -> dict[str, Any]:
+    pair = to_pair(doc)
+    if not (isinstance(pair, tuple) and len(pair) == 2):
+        raise StageError(STAGE, f"train.source=gold: task {task}: doc_to_text does not build its prompt "
+                         "with render(instruction, input): no instruction to train on")  # fmt: skip
+    return {"instruction": pair[0], "input": pair[1], "output": to_target(doc), "source": "gold",
+            "task": task, "doc_id": doc["id"]}  # fmt: skip
 
 
 def gold_records(params) -> tuple[list[dict[str, Any]], list[Path]]:

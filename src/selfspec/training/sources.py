@@ -64,6 +64,8 @@ def load_training_data(params) -> TrainingData:
     else:  # the schema's choices stop this before; a caller building params by hand may not
         raise StageError("train", f"train.source: must be one of {list(SOURCES)}, got {source!r}")
     kept = sample_records(records, params.train.max_records, params.base.seed)
+    if (n := params.train.max_records) is not None and n > len(records):  # metrics/train.json: n_records
+        log.warning("train.max_records=%d: the source has only %d records; training on all", n, len(records))
     log.info("train.source=%s: %d records (%d available)", source, len(kept), len(records))
     return TrainingData(kept, source, paths, len(records))
 

@@ -308,7 +308,7 @@ def test_the_shipped_domain_seeds_give_one_record_per_instance():
     assert len(load_training_data(p).records) == sum(len(s.instances) for s in seeds)
 
 
-def test_records_source_is_the_filtered_records_as_read(in_tmp_repo):
+def test_records_source_is_the_filtered_records_as_read(in_tmp_repo, caplog):
     rows = [
         {"instruction": f"Task {i}", "input": "", "output": f"answer {i}", "task_type": "t"} for i in range(5)
     ]
@@ -318,6 +318,8 @@ def test_records_source_is_the_filtered_records_as_read(in_tmp_repo):
     assert data.where == "data/filter_records/records.jsonl"  # errors name the file, as before
     cut = load_training_data(default_params(["train.max_records=2"]))
     assert len(cut.records) == 2 and cut.n_available == 5 and cut.where.startswith("train.source=records")
+    more = load_training_data(default_params(["train.max_records=9"]))
+    assert more.records == rows and "train.max_records=9: the source has only 5 records" in caplog.text
 
 
 def test_records_source_without_filter_records_names_the_stage(in_tmp_repo):

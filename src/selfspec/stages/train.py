@@ -1,4 +1,4 @@
-"""Stage ``train``: QLoRA-tune an adapter on the filtered records; track and register it in MLflow.
+"""Stage ``train``: QLoRA-tune an adapter on the records of ``train.source``; track and register it in MLflow.
 
 ``run`` is the core (records + params in, trained PEFT model + metrics out; no files written,
 no tracking). ``main`` reads the records of ``train.source`` (default ``data/filter_records/records.jsonl``;

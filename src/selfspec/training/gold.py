@@ -17,6 +17,8 @@ read one file (PubMedQA: three), the largest of their limits counts. Examples co
   limit. Only the letter-choice ``pubmedqa`` task ever reads that split, as demonstrations when
   ``evaluate.num_fewshot`` > 0, never as scored documents;
 - else the test file's documents after the evaluated ones (NCBI-disease, JNLPBA, ChemProt: dev splits).
+  A document there is a sentence: the CoNLL files mark no abstracts, so the first unevaluated
+  sentences may share an abstract with the last evaluated one (never the sentence itself).
 
 A candidate is dropped when its id or its text equals that of an evaluated document: the files hold
 repeated sentences. The text is the question and context as a sequence of words (case, spacing and

@@ -46,6 +46,17 @@ class TrainParams:
     accelerate_config: str = knob(
         "configs/accelerate/multi_gpu.yaml", help="accelerate config file used when num_processes > 1"
     )
+    # what to train on (issue 13's study rows): the pipeline's records, or the brackets around them
+    source: str = knob(
+        "records",
+        choices=["records", "seeds", "gold"],
+        help="records: data/filter_records; seeds: the domain's seed instances alone; gold: real "
+        "labelled examples of the gated suite's tasks, disjoint from the evaluated documents",
+    )
+    max_records: int | None = knob(
+        None, gt=0, help="train on a seeded sample of N of the source's records (nested in N); null: all"
+    )
+    gold_per_task: int = knob(100, gt=0, help="source gold: examples per task (seeded sample)")
 
     def check(self) -> None:
         if not self.target_modules:

@@ -1,9 +1,10 @@
-"""Stage ``train``: QLoRA-tune an adapter on the filtered records; track and register it in MLflow.
+"""Stage ``train``: QLoRA-tune an adapter on the records of ``train.source``; track and register it in MLflow.
 
 ``run`` is the core (records + params in, trained PEFT model + metrics out; no files written,
-no tracking). ``main`` reads ``data/filter_records/records.jsonl`` and ``models/prepare_model``,
-wraps ``run`` in an MLflow run and writes ``models/train/`` (adapter, provenance), ``registry/train.json`` and
-``metrics/train.json``.
+no tracking). ``main`` reads the records of ``train.source`` (default ``data/filter_records/records.jsonl``;
+or the domain's seeds, or gold examples of the evaluation tasks: ``selfspec.training.sources``) and
+``models/prepare_model``, wraps ``run`` in an MLflow run and writes ``models/train/`` (adapter, provenance),
+``registry/train.json`` and ``metrics/train.json``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from selfspec.errors import StageError
-from selfspec.outputs import main_file
 from selfspec.training.publish import save_adapter  # noqa: F401  (its home before training/)
+from selfspec.training.sources import RECORDS  # noqa: F401  (train.source=records reads it)
 
 log = logging.getLogger(__name__)
 
 STAGE = "train"
-RECORDS = main_file("filter_records")
 
 
 @dataclass
@@ -103,19 +103,18 @@ def main(params) -> None:
         if (code := subprocess.run(cmd).returncode) != 0:
             raise StageError(STAGE, f"accelerate launch exited with {code}")
         return
-    from selfspec.io import ensure_writable, read_jsonl
+    from selfspec.io import ensure_writable
     from selfspec.loading import prepared_dir
     from selfspec.runtime import metrics_path
     from selfspec.tracking import REGISTRY_FILE
     from selfspec.training.data import validate_records
     from selfspec.training.publish import publish, training_run
+    from selfspec.training.sources import load_training_data
 
     base_dir = prepared_dir(stage=STAGE)
-    if not RECORDS.is_file():
-        raise StageError(STAGE, f"{RECORDS}: not found; run `dvc repro filter_records` first")
-    records = read_jsonl(RECORDS)
-    validate_records(records, str(RECORDS))  # fail before an MLflow run is opened
+    data = load_training_data(params)
+    validate_records(data.records, data.where)  # fail before an MLflow run is opened
     ensure_writable(Path(REGISTRY_FILE), metrics_path(STAGE))  # before training
     with training_run(params) as tracked:
-        result = run(records, params, base_dir, log_fn=tracked.log_fn)
-        publish(params, records, base_dir, RECORDS, result, tracked)
+        result = run(data.records, params, base_dir, log_fn=tracked.log_fn)
+        publish(params, data, base_dir, result, tracked)

@@ -8,6 +8,7 @@ version of ``<domain>-expert`` with alias ``candidate``. ``registry/train.json``
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from selfspec import tracking
-from selfspec.io import md5_file, read_json, write_json, write_jsonl
+from selfspec.io import dumps, md5_file, read_json, write_json, write_jsonl
 from selfspec.runtime import metrics_path, model_dir
 
 log = logging.getLogger(__name__)
@@ -67,23 +68,25 @@ def training_run(params) -> Iterator[Tracking]:
     import mlflow
 
     experiment_id = tracking.setup(params)
-    with tracking.tracked_run(STAGE, tracking.run_tags(params, STAGE)) as active:  # KILLED on SIGTERM
+    tags = {**tracking.run_tags(params, STAGE), "selfspec.train.source": params.train.source}
+    with tracking.tracked_run(STAGE, tags) as active:  # KILLED on SIGTERM
         mlflow.log_params(tracking.loggable_params(params))
         yield Tracking(active.info.run_id, experiment_id)
 
 
-def publish(params, records: list[dict[str, Any]], base_dir: Path, records_path: Path, result, run: Tracking):
-    """Outputs, artifacts, final metrics and the registered version of a finished training; returns
-    the registry entry (``{}`` on a rank that does not track)."""
+def publish(params, data, base_dir: Path, result, run: Tracking):
+    """Outputs, artifacts, final metrics and the registered version of a finished training on ``data``
+    (a ``selfspec.training.sources.TrainingData``); returns the registry entry (``{}`` on a rank that
+    does not track)."""
     import mlflow
 
     if run.run_id is None:
         return {}
     mlflow.log_params({"resolved.seed": result.seed, "resolved.dtype": result.dtype,
                        "resolved.device": result.device})  # fmt: skip
-    provenance = build_provenance(params, base_dir, records_path, result)
+    provenance = build_provenance(params, base_dir, data, result)
     adapter = write_outputs(result, provenance)
-    log_artifacts(params, records, result, adapter)
+    log_artifacts(params, data.records, result, adapter)
     mlflow.log_metrics({f"final/{k}": float(v) for k, v in summary(result).items()})
     entry = register(params, run.run_id, run.experiment_id, base_dir, adapter)
     write_json(tracking.REGISTRY_FILE, entry)
@@ -112,7 +115,17 @@ def data_md5(records_path: Path) -> dict[str, str | None]:
     return {"path": records_path.as_posix(), "md5": md5_file(records_path), "dvc_lock_md5": locked}
 
 
-def build_provenance(params, base_dir: Path, records_path: Path, result) -> dict[str, Any]:
+def data_provenance(data) -> dict[str, Any]:
+    """Which data trained: the source, its files' md5 and the md5 of the records as trained on (the
+    exact sample under train.max_records, the gold draw)."""
+    files = data_md5(data.paths[0]) if data.source == "records" else {
+        "files": [{"path": p.as_posix(), "md5": md5_file(p)} for p in data.paths]}  # fmt: skip
+    trained = hashlib.md5("".join(dumps(r) + "\n" for r in data.records).encode()).hexdigest()
+    return {"source": data.source, **files, "n_available": data.n_available, "n_records": len(data.records),
+            "records_md5": trained}  # fmt: skip
+
+
+def build_provenance(params, base_dir: Path, data, result) -> dict[str, Any]:
     from selfspec.config import to_dict
     from selfspec.training.data import template_text
 
@@ -121,7 +134,7 @@ def build_provenance(params, base_dir: Path, records_path: Path, result) -> dict
     return {
         "stage": STAGE,
         "base_model": {**base_prov, "path": base_dir.as_posix()},
-        "data": data_md5(records_path),
+        "data": data_provenance(data),
         "data_stats": result.data_stats,
         "params": {"train": to_dict(params)["train"], "seed": result.seed, "dtype": result.dtype},
         "prompt_template": {"name": params.train.template, "text": template_text(params.train.template)},

@@ -287,6 +287,63 @@ def test_the_pyfunc_routes_each_input_and_answers_with_the_chosen_expert(project
     assert list(out["text"]) == [answers[e][i] for i, e in enumerate(out["expert"])]
 
 
+def test_mlflow_models_serve_answers_with_the_chosen_expert(project, store):
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mlflow_bin = Path(sys.executable).with_name("mlflow")
+    cmd = [str(mlflow_bin), "models", "serve", "-m", "models:/biomedical-mixture@candidate",
+           "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]  # fmt: skip
+    path = f"{mlflow_bin.parent}{os.pathsep}{os.environ.get('PATH', '')}"  # mlflow execs uvicorn by name
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "PATH": path, "PYTHONPATH": str(REPO / "src")}
+    log = project / "serve.log"
+    server = subprocess.Popen(cmd, cwd=project, env=env, start_new_session=True,
+                              stdout=log.open("w"), stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        body = {"inputs": [MOLECULAR[0], CLINICAL[0]], "params": {"max_new_tokens": 4}}
+        reply = None
+        for _ in range(240):
+            try:
+                reply = httpx.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=60)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, f"mlflow models serve exited:\n{log.read_text()[-3000:]}"
+                time.sleep(0.5)
+        assert reply is not None and reply.status_code == 200, reply and reply.text
+        predictions = reply.json()["predictions"]
+        assert [p["expert"] for p in predictions] == ["molecular", "clinical"]
+        assert all(isinstance(p["text"], str) and 0.5 < p["probability"] <= 1 for p in predictions)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)  # the server's workers share its process group
+            server.wait(timeout=30)
+
+
+def test_the_routing_front_names_the_vllm_lora_module_of_each_request(project):
+    from selfspec.mixture.serving import MixtureServer, RoutingFront
+
+    folder = project / "models/mixture"
+    front = RoutingFront(folder, project / "models/prepare_model")
+    assert front.lora_modules() == [
+        f"clinical={(folder / 'experts/clinical').resolve()}",
+        f"molecular={(folder / 'experts/molecular').resolve()}",
+    ]
+    bodies = front.requests([CLINICAL[0], MOLECULAR[0]], max_tokens=32)
+    assert [b["model"] for b in bodies] == ["clinical", "molecular"]
+    assert bodies[0]["prompt"].startswith("Below is an instruction") and CLINICAL[0] in bodies[0]["prompt"]
+    # the plain base and the multi-adapter model with its adapters disabled give the router the same features
+    served = MixtureServer(folder, project / "models/prepare_model").route(CLINICAL + MOLECULAR)
+    alone = front.route(CLINICAL + MOLECULAR)
+    assert [e for e, _ in served] == [e for e, _ in alone] == ["clinical"] * 2 + ["molecular"] * 2
+    assert [p for _, p in served] == pytest.approx([p for _, p in alone], abs=1e-5)
+
+
 def test_a_multi_adapter_model_serves_each_expert_exactly_as_alone(
     tiny_model_dir, lora_adapter, molecular_adapter
 ):

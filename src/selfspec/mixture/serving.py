@@ -3,7 +3,8 @@
 chosen expert for generation. Each request's chosen expert is logged and returned with its answer.
 
 Used by the MLflow pyfunc (``pyfunc_model.py``) and directly:
-``MixtureServer("deploy/mixture", "models/prepare_model").predict(["..."])``.
+``MixtureServer("deploy/mixture", "models/prepare_model").predict(["..."])``. ``RoutingFront`` is the
+router alone, for a multi-LoRA server (vLLM) that holds the experts: it names the expert per request.
 """
 
 from __future__ import annotations
@@ -17,32 +18,86 @@ log = logging.getLogger(__name__)
 GENERATION_DEFAULTS = {"max_new_tokens": 128, "do_sample": False, "temperature": 1.0, "top_p": 1.0}
 
 
-class MixtureServer:
-    def __init__(self, folder: str | Path, base_dir: str | Path, dtype: str = "float32", device: str = "cpu"):
-        from selfspec.deploy import MANIFEST
-        from selfspec.io import read_json
-        from selfspec.loading import load_experts, load_tokenizer
-        from selfspec.mixture.router import load_router
+def open_mixture(folder: Path) -> tuple[dict[str, Any], Any, dict[str, Path]]:
+    """A mixture folder's manifest, router and expert adapter folders (name -> path, router order)."""
+    from selfspec.deploy import MANIFEST
+    from selfspec.io import read_json
+    from selfspec.mixture.router import load_router
 
-        folder = Path(folder)
-        self.manifest = read_json(folder / MANIFEST)
-        self.router = load_router(folder / self.manifest["router"])
-        adapters = {e["name"]: folder / e["adapter"] for e in self.manifest["experts"]}
-        if list(adapters) != self.router.config.experts:
-            raise ValueError(
-                f"{folder}: router experts {self.router.config.experts} != manifest {list(adapters)}"
-            )
-        self.model = load_experts(base_dir, adapters, dtype, device)
-        self.tokenizer = load_tokenizer(base_dir)
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+    manifest = read_json(folder / MANIFEST)
+    router = load_router(folder / manifest["router"])
+    adapters = {e["name"]: folder / e["adapter"] for e in manifest["experts"]}
+    if list(adapters) != router.config.experts:
+        raise ValueError(f"{folder}: router experts {router.config.experts} != manifest {list(adapters)}")
+    return manifest, router, adapters
+
+
+def _tokenizer(base_dir: str | Path):
+    from selfspec.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(base_dir)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _route(router, model, tokenizer, prompts: list[str]) -> list[tuple[str, float]]:
+    from selfspec.mixture.router import features
+
+    return router.route(features(model, tokenizer, prompts, router.config.max_length, 16))
+
+
+def render(prompts: list[str], template: str, tokenizer) -> list[str]:
+    """Requests as the experts were trained to read them (the training template, ``{prompt}`` as the
+    instruction): what to send to a server that applies no template, such as vLLM's completions."""
+    from selfspec.training.data import render_prompt
+
+    return [render_prompt({"instruction": p, "input": ""}, template, tokenizer) for p in prompts]
+
+
+class RoutingFront:
+    """The router alone (with the plain base for its features), in front of a server that holds the
+    experts, e.g. vLLM with ``--enable-lora --lora-modules`` (docs/mixture.md)."""
+
+    def __init__(self, folder: str | Path, base_dir: str | Path, dtype: str = "float32", device: str = "cpu"):
+        from selfspec.loading import load_model
+
+        self.folder = Path(folder)
+        self.manifest, self.router, self.adapters = open_mixture(self.folder)
+        self.model = load_model(base_dir, dtype, device)
+        self.tokenizer = _tokenizer(base_dir)
 
     def route(self, prompts: list[str]) -> list[tuple[str, float]]:
-        """Top-1 expert and its router probability per prompt (the prompt is what the router reads)."""
-        from selfspec.mixture.router import features
+        return _route(self.router, self.model, self.tokenizer, prompts)
 
-        cfg = self.router.config
-        return self.router.route(features(self.model, self.tokenizer, prompts, cfg.max_length, 16))
+    def lora_modules(self) -> list[str]:
+        """``NAME=PATH`` per expert: the arguments of ``vllm serve --lora-modules``."""
+        return [f"{name}={path.resolve()}" for name, path in self.adapters.items()]
+
+    def requests(self, prompts: list[str], max_tokens: int = 128) -> list[dict[str, Any]]:
+        """One OpenAI-compatible completion body per prompt, its ``model`` the chosen expert's name."""
+        routes = self.route(prompts)
+        texts = render(prompts, self.manifest.get("template", "alpaca"), self.tokenizer)
+        for i, (expert, p) in enumerate(routes):
+            log.info("routed input %d to expert %s (p=%.3f)", i, expert, p)
+        return [{"model": e, "prompt": t, "max_tokens": max_tokens, "temperature": 0.0}
+                for (e, _), t in zip(routes, texts, strict=True)]  # fmt: skip
+
+
+class MixtureServer:
+    """Router and experts in one process: the base once, every adapter loaded beside it."""
+
+    def __init__(self, folder: str | Path, base_dir: str | Path, dtype: str = "float32", device: str = "cpu"):
+        from selfspec.loading import load_experts
+
+        self.manifest, self.router, adapters = open_mixture(Path(folder))
+        self.model = load_experts(base_dir, adapters, dtype, device)
+        self.tokenizer = _tokenizer(base_dir)
+
+    def route(self, prompts: list[str]) -> list[tuple[str, float]]:
+        """Top-1 expert and its router probability per prompt (the prompt is what the router reads);
+        the features come from the base with every adapter disabled."""
+        return _route(self.router, self.model, self.tokenizer, prompts)
 
     def predict(self, prompts: list[str], **generation: Any) -> list[dict[str, Any]]:
         """``{"expert", "probability", "text"}`` per prompt, in order; prompts are grouped by expert so
@@ -65,10 +120,8 @@ class MixtureServer:
         """The active adapter's answers, prompts rendered with the template the experts were trained on."""
         import torch
 
-        from selfspec.training.data import render_prompt
-
         template = self.manifest.get("template", "alpaca")
-        rendered = [render_prompt({"instruction": p, "input": ""}, template, self.tokenizer) for p in prompts]
+        rendered = render(prompts, template, self.tokenizer)
         enc = self.tokenizer(
             rendered,
             return_tensors="pt",

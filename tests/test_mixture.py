@@ -66,11 +66,12 @@ def register_expert(store: Path, adapter: Path, name: str) -> None:
     record_digests(client, name, mv.version, adapter)
 
 
-def write_params(root: Path, experts: list[dict], **mixture) -> Path:
+def write_params(root: Path, experts: list[dict], tracking: dict | None = None, **mixture) -> Path:
     import yaml
 
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["base"].update(device="cpu", dtype="float32")
+    params["tracking"].update(tracking or {})
     params["mixture"].update(experts=experts, **mixture)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root / "params.yaml"
@@ -259,6 +260,36 @@ def test_a_tampered_mixture_is_refused_and_nothing_is_written(store, tmp_path, c
         if saved is not None:
             target.write_bytes(saved)
     assert not (tmp_path / "dest").exists() and not list(tmp_path.glob(".dest*")), "nothing half-written"
+
+
+def test_without_a_logged_model_the_version_points_at_the_mixture_folder_and_pulls(
+    in_tmp_repo, tiny_model_dir, lora_adapter, molecular_adapter
+):
+    from mlflow import MlflowClient
+
+    from selfspec.deploy import folder_digests, parse_ref, pull
+
+    shutil.copytree(tiny_model_dir, in_tmp_repo / "models/prepare_model")
+    shutil.copytree(FIXTURES, in_tmp_repo / "experts")
+    experts = [
+        {"name": "clinical", "adapter": str(lora_adapter), "records": "experts/clinical.jsonl"},
+        {"name": "molecular", "adapter": str(molecular_adapter), "records": "experts/molecular.jsonl"},
+    ]
+    write_params(in_tmp_repo, experts, tracking={"log_model": False}, holdout=0.0)
+    assert cli(["mixture"]) == 0
+    assert json.loads((in_tmp_repo / "metrics/mixture.json").read_text()) == {"n_experts": 2}, (
+        "nothing held out"
+    )
+    uri = f"sqlite:///{in_tmp_repo}/mlflow/mlflow.db"
+    mv = MlflowClient(uri).get_model_version("biomedical-mixture", "1")
+    assert mv.source == f"runs:/{mv.run_id}/mixture" and "accuracy" not in mv.description
+    assert mv.tags["selfspec.expert.molecular"] == f"local:{molecular_adapter.resolve().as_posix()}"
+    pulled = pull(parse_ref("biomedical-mixture@candidate"), in_tmp_repo / "deploy", uri)
+    assert pulled.kind == "mixture" and [e["name"] for e in pulled.provenance["experts"]] == [
+        "clinical",
+        "molecular",
+    ]
+    assert folder_digests(pulled.dest) == folder_digests(in_tmp_repo / "models/mixture")
 
 
 # --- serving ----------------------------------------------------------------------------------------

@@ -285,11 +285,12 @@ def test_without_a_logged_model_the_version_points_at_the_mixture_folder_and_pul
     assert mv.source == f"runs:/{mv.run_id}/mixture" and "accuracy" not in mv.description
     assert mv.tags["selfspec.expert.molecular"] == f"local:{molecular_adapter.resolve().as_posix()}"
     pulled = pull(parse_ref("biomedical-mixture@candidate"), in_tmp_repo / "deploy", uri)
-    assert pulled.kind == "mixture" and [e["name"] for e in pulled.provenance["experts"]] == [
-        "clinical",
-        "molecular",
-    ]
-    assert folder_digests(pulled.dest) == folder_digests(in_tmp_repo / "models/mixture")
+    assert pulled.kind == "mixture"
+    assert [e["name"] for e in pulled.provenance["experts"]] == ["clinical", "molecular"]
+    first = folder_digests(in_tmp_repo / "models/mixture")
+    assert folder_digests(pulled.dest) == first
+    assert cli(["mixture"]) == 0
+    assert folder_digests(in_tmp_repo / "models/mixture") == first, "the stage reproduces byte for byte"
 
 
 # --- serving ----------------------------------------------------------------------------------------

@@ -482,6 +482,31 @@ def test_a_bad_record_names_its_file_and_line(in_tmp_repo, tiny_model_dir, lora_
     assert not (in_tmp_repo / "mlflow").exists(), "records are checked before an MLflow run is opened"
 
 
+@pytest.mark.parametrize(
+    ("adapter", "message"),
+    [
+        ("no/such/folder", "adapter 'no/such/folder': no such folder, and not a registry reference"),
+        (
+            "ghost-expert/1",
+            "adapter 'ghost-expert/1': no registered model 'ghost-expert'; registered models: none",
+        ),
+    ],
+)
+def test_an_expert_that_is_neither_a_folder_nor_registered_is_named(
+    in_tmp_repo, tiny_model_dir, lora_adapter, capsys, adapter, message
+):
+    shutil.copytree(tiny_model_dir, in_tmp_repo / "models/prepare_model")
+    shutil.copytree(FIXTURES, in_tmp_repo / "experts")
+    experts = [
+        {"name": "clinical", "adapter": str(lora_adapter), "records": "experts/clinical.jsonl"},
+        {"name": "molecular", "adapter": adapter, "records": "experts/molecular.jsonl"},
+    ]
+    write_params(in_tmp_repo, experts)
+    assert cli(["mixture"]) == 1
+    err = capsys.readouterr().err
+    assert f"selfspec mixture: error: [mixture] mixture.experts 'molecular': {message}" in err
+
+
 def test_a_local_expert_with_pickle_weights_is_refused(in_tmp_repo, tiny_model_dir, lora_adapter, capsys):
     shutil.copytree(tiny_model_dir, in_tmp_repo / "models/prepare_model")
     shutil.copytree(FIXTURES, in_tmp_repo / "experts")

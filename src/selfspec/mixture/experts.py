@@ -73,10 +73,16 @@ def _copy_local(spec, folder: Path) -> dict[str, Any]:
 
 
 def _pull(spec, folder: Path, tracking_uri: str) -> dict[str, Any]:
-    from selfspec.deploy import parse_ref, pull
+    from selfspec.deploy import RegistryError, parse_ref, pull
 
     try:
         ref = parse_ref(spec.adapter)
+    except RegistryError:
+        raise StageError(
+            STAGE, f"mixture.experts {spec.name!r}: adapter {spec.adapter!r}: no such folder, and not a "
+            "registry reference NAME@ALIAS or NAME/VERSION",
+        ) from None  # fmt: skip
+    try:
         pulled = pull(ref, folder, tracking_uri)
     except SelfspecError as e:
         raise StageError(STAGE, f"mixture.experts {spec.name!r}: adapter {spec.adapter!r}: {e}") from None

@@ -118,7 +118,8 @@ def train_router(feats, labels: list[int], experts: list[str], max_length: int, 
         loss = torch.nn.functional.cross_entropy(layer(x), y)
         loss.backward()
         opt.step()
-    config = RouterConfig(experts, x.shape[1], max_length, training={**hp, "final_loss": float(loss.detach())})
+    training = {**hp, "final_loss": float(loss.detach())}
+    config = RouterConfig(experts, x.shape[1], max_length, training=training)
     return Router(config, layer.weight.detach().clone(), layer.bias.detach().clone(), mean, std)
 
 

@@ -18,6 +18,16 @@ log = logging.getLogger(__name__)
 GENERATION_DEFAULTS = {"max_new_tokens": 128, "do_sample": False, "temperature": 1.0, "top_p": 1.0}
 
 
+def padded_tokenizer(base_dir: str | Path):
+    """The base's tokenizer, with eos as the pad token when it has none (batches are padded)."""
+    from selfspec.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(base_dir)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 def open_mixture(folder: Path) -> tuple[dict[str, Any], Any, dict[str, Path]]:
     """A mixture folder's manifest, router and expert adapter folders (name -> path, router order)."""
     from selfspec.deploy import MANIFEST
@@ -30,15 +40,6 @@ def open_mixture(folder: Path) -> tuple[dict[str, Any], Any, dict[str, Path]]:
     if list(adapters) != router.config.experts:
         raise ValueError(f"{folder}: router experts {router.config.experts} != manifest {list(adapters)}")
     return manifest, router, adapters
-
-
-def _tokenizer(base_dir: str | Path):
-    from selfspec.loading import load_tokenizer
-
-    tokenizer = load_tokenizer(base_dir)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
 
 
 def _route(router, model, tokenizer, prompts: list[str]) -> list[tuple[str, float]]:
@@ -65,7 +66,7 @@ class RoutingFront:
         self.folder = Path(folder)
         self.manifest, self.router, self.adapters = open_mixture(self.folder)
         self.model = load_model(base_dir, dtype, device)
-        self.tokenizer = _tokenizer(base_dir)
+        self.tokenizer = padded_tokenizer(base_dir)
 
     def route(self, prompts: list[str]) -> list[tuple[str, float]]:
         return _route(self.router, self.model, self.tokenizer, prompts)
@@ -92,7 +93,7 @@ class MixtureServer:
 
         self.manifest, self.router, adapters = open_mixture(Path(folder))
         self.model = load_experts(base_dir, adapters, dtype, device)
-        self.tokenizer = _tokenizer(base_dir)
+        self.tokenizer = padded_tokenizer(base_dir)
 
     def route(self, prompts: list[str]) -> list[tuple[str, float]]:
         """Top-1 expert and its router probability per prompt (the prompt is what the router reads);

@@ -62,14 +62,13 @@ def run(experts, params, base_dir: str | Path) -> MixtureResult:
 
 def base_features(texts: list[str], params, base_dir: str | Path):
     """Router features from the plain fp32 base (frozen, no adapter): what serving computes."""
-    from selfspec.loading import MASTER_DTYPE, load_model, load_tokenizer
+    from selfspec.loading import MASTER_DTYPE, load_model
     from selfspec.mixture.router import features
+    from selfspec.mixture.serving import padded_tokenizer
     from selfspec.runtime import resolve_device
 
     model = load_model(base_dir, MASTER_DTYPE, resolve_device(params.base.device))
-    tokenizer = load_tokenizer(base_dir)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = padded_tokenizer(base_dir)
     return features(model, tokenizer, texts, params.mixture.max_length, params.mixture.batch_size)
 
 

@@ -464,10 +464,22 @@ def test_without_experts_the_stage_writes_an_empty_manifest_and_loads_nothing(tm
     assert not (tmp_path / "models/prepare_model").exists() and not (tmp_path / "mlflow").exists()
 
 
-def test_one_expert_is_a_params_error(tmp_path, capsys):
-    params = write_params(tmp_path, [{"name": "a", "adapter": "x", "records": "r.jsonl"}])
+@pytest.mark.parametrize(
+    ("names", "mixture", "message"),
+    [
+        (["a"], {}, "mixture.experts: a mixture needs at least 2 experts"),
+        (["a", "a"], {}, "mixture.experts: names must be unique, repeated: ['a']"),
+        (["a", "b c"], {}, "mixture.experts: item 1: name: 'b c': use letters, digits"),
+        (["a", "b"], {"merge_weights": [1.0]}, "mixture.merge_weights: 1 weights for 2 experts"),
+        (["a", "b"], {"merge_weights": [1.0, -1.0]}, "mixture.merge_weights: must be >= 0"),
+        (["a", "b"], {"merge": "svd"}, "mixture.merge: must be one of ['none', 'linear', 'ties']"),
+    ],
+)
+def test_bad_mixture_params_are_named_before_any_work(tmp_path, capsys, names, mixture, message):
+    experts = [{"name": n, "adapter": "x", "records": "r.jsonl"} for n in names]
+    params = write_params(tmp_path, experts, **mixture)
     assert cli(["mixture", "--params", str(params)]) == 1
-    assert "mixture.experts: a mixture needs at least 2 experts" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 def test_a_bad_record_names_its_file_and_line(in_tmp_repo, tiny_model_dir, lora_adapter, capsys):

@@ -60,6 +60,9 @@ class MixtureParams:
             raise ValueError(f"experts: names must be unique, repeated: {dupes}")
         if len(self.experts) == 1:
             raise ValueError("experts: a mixture needs at least 2 experts (or none: the stage is skipped)")
+        if self.merge_weights is not None and any(w < 0 for w in self.merge_weights):
+            # PEFT's linear and TIES scale each expert's A and B by sqrt(weight)
+            raise ValueError(f"merge_weights: must be >= 0, got {list(self.merge_weights)}")
         if self.merge_weights is not None and len(self.merge_weights) != len(self.experts):
             raise ValueError(
                 f"merge_weights: {len(self.merge_weights)} weights for {len(self.experts)} experts"

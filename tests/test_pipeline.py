@@ -36,6 +36,7 @@ STAGES = {
     "train",
     "evaluate_base",
     "evaluate",
+    "mixture",  # no experts by default: an empty manifest
 }
 # Tiny everything: these runs test the pipeline's mechanics (the default run is measured apart).
 TINY = {

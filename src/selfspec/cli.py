@@ -27,13 +27,14 @@ STAGES: dict[str, str] = {
     "train": "QLoRA-tune an adapter on the records; track and register it in MLflow",
     "evaluate_base": "lm-eval the base model on the domain's suite",
     "evaluate": "lm-eval base + adapter, compare with the base, gate promotion",
+    "mixture": "train a router over expert adapters, register the mixture (no experts: skipped)",
 }
 
 # User commands: name -> help. Their modules add their own arguments.
 COMMANDS: dict[str, str] = {
     "search": "print the top passages for a query from the configured retriever",
     "inspect": "show a few records of a stage's output with their provenance",
-    "pull": "download a registered adapter (NAME@ALIAS or NAME/VERSION) from MLflow",
+    "pull": "download a registered adapter or mixture (NAME@ALIAS or NAME/VERSION) from MLflow",
     "export": "merge base + adapter into full safetensors weights",
     "report": "write the HTML/Markdown report of a specialization",
     "seeds": "validate a seed file and summarise its task types",

@@ -7,6 +7,10 @@ version (``selfspec.sha256.<path>``): outside the artifact, so rewriting the art
 ``checksums.json`` after tampering does not help. ``pull`` downloads the folder beside ``dest``,
 refuses pickle formats (any letter case) and files the registry does not list, checks every
 digest, and only then renames the folder into place.
+
+A mixture of experts (``selfspec mixture``) is registered the same way; its version's tag
+``selfspec.artifact`` = ``mixture`` names the artifact folder (router + one adapter per expert under
+``experts/``, manifest ``mixture.json``), which ``pull`` checks file by file like an adapter.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ ADAPTER_ARTIFACT = "adapter"
 UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz")
 REQUIRED = ("adapter_model.safetensors", "adapter_config.json")
 DIGEST_TAG = "selfspec.sha256."  # + the file's path in the adapter folder: a model-version tag
+ARTIFACT_TAG = "selfspec.artifact"  # the run's artifact folder a version pulls (absent: the adapter)
+MIXTURE_ARTIFACT = "mixture"
+MANIFEST = "mixture.json"  # a mixture's experts, router and merge, relative paths inside the folder
+MIXTURE_REQUIRED = (MANIFEST, "router/router.safetensors", "router/router.json")
 
 
 class RegistryError(SelfspecError):
@@ -66,6 +74,7 @@ class Pulled:
     aliases: list[str]
     provenance: dict[str, Any]
     eval_metrics: dict[str, float] = field(default_factory=dict)
+    kind: str = ADAPTER_ARTIFACT  # or MIXTURE_ARTIFACT
 
 
 def parse_ref(ref: str) -> ModelRef:
@@ -110,14 +119,16 @@ def folder_digests(folder: Path) -> dict[str, str]:
     return {p.relative_to(folder).as_posix(): sha256_file(p) for p in files}
 
 
-def verify_adapter(folder: Path, expected: dict[str, str] | None = None) -> dict[str, str]:
-    """Check a PEFT adapter folder against ``expected`` digests (the registry's), or else against
-    its own checksums.json (a local check: it catches corruption, not tampering). Safetensors only;
-    every file must be listed and match."""
+def verify_adapter(
+    folder: Path, expected: dict[str, str] | None = None, required: tuple[str, ...] = REQUIRED
+) -> dict[str, str]:
+    """Check a PEFT adapter folder (or any folder with ``required`` files) against ``expected`` digests
+    (the registry's), or else against its own checksums.json (a local check: it catches corruption,
+    not tampering). Safetensors only; every file must be listed and match."""
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     if unsafe := sorted(f for f in present if Path(f).suffix.lower() in UNSAFE_SUFFIXES):
         raise IntegrityError(f"{folder}: refusing non-safetensors weights {unsafe}")
-    if missing := [f for f in REQUIRED if f not in present]:
+    if missing := [f for f in required if f not in present]:
         raise IntegrityError(f"{folder}: missing {missing[0]}")
     origin = "the registry's digests"
     if expected is None:
@@ -133,6 +144,17 @@ def verify_adapter(folder: Path, expected: dict[str, str] | None = None) -> dict
         if (actual := sha256_file(folder / name)) != sha:
             raise IntegrityError(f"{folder / name}: sha256 {actual} does not match {origin}: {sha}")
     return expected
+
+
+def verify_mixture(folder: Path, expected: dict[str, str] | None = None) -> dict[str, str]:
+    """``verify_adapter`` for a mixture folder, then every expert its manifest lists must be there."""
+    sums = verify_adapter(folder, expected, MIXTURE_REQUIRED)
+    for expert in json.loads((folder / MANIFEST).read_text()).get("experts", []):
+        if missing := [f for f in REQUIRED if f"{expert['adapter']}/{f}" not in sums]:
+            raise IntegrityError(
+                f"{folder}: expert {expert['name']!r}: missing {expert['adapter']}/{missing[0]}"
+            )
+    return sums
 
 
 def write_checksums(folder: Path) -> dict[str, str]:
@@ -205,19 +227,23 @@ def pull(ref: ModelRef, dest: Path, tracking_uri: str, force: bool = False) -> P
     client = MlflowClient(tracking_uri=check_store(tracking_uri))
     mv = resolve_version(client, ref)
     expected = registry_digests(mv)
+    kind = (mv.tags or {}).get(ARTIFACT_TAG, ADAPTER_ARTIFACT)
+    if kind not in (ADAPTER_ARTIFACT, MIXTURE_ARTIFACT):
+        raise IntegrityError(f"{mv.name} version {mv.version}: unknown {ARTIFACT_TAG} {kind!r}")
     staging = staging_dir(dest)
     try:
         local = mlflow.artifacts.download_artifacts(
-            run_id=mv.run_id, artifact_path=ADAPTER_ARTIFACT, dst_path=str(staging), tracking_uri=tracking_uri
+            run_id=mv.run_id, artifact_path=kind, dst_path=str(staging), tracking_uri=tracking_uri
         )
-        verify_adapter(Path(local), expected)
+        (verify_mixture if kind == MIXTURE_ARTIFACT else verify_adapter)(Path(local), expected)
         swap_into_place(Path(local), dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     run = client.get_run(mv.run_id)
-    provenance = json.loads((dest / PROVENANCE).read_text()) if (dest / PROVENANCE).is_file() else {}
-    evals = {k: v for k, v in run.data.metrics.items() if k.startswith("eval/")}
-    return Pulled(ref, str(mv.version), mv.run_id, dest, sorted(mv.aliases or []), provenance, evals)
+    about = dest / (MANIFEST if kind == MIXTURE_ARTIFACT else PROVENANCE)
+    provenance = json.loads(about.read_text()) if about.is_file() else {}
+    metrics = {k: v for k, v in run.data.metrics.items() if k.startswith(("eval/", "router/"))}
+    return Pulled(ref, str(mv.version), mv.run_id, dest, sorted(mv.aliases or []), provenance, metrics, kind)
 
 
 def export_merged(base_dir: Path, adapter_dir: Path, dest: Path, dtype: str = "float32") -> Path:

@@ -125,6 +125,22 @@ def load_model(base_dir: str | os.PathLike | None, dtype: Any = None, device: st
     return model.eval()
 
 
+def load_experts(
+    base_dir: str | os.PathLike | None, adapters: dict[str, Any], dtype: Any = None, device: str = "cpu"
+):
+    """One plain base with several LoRA adapters kept apart (never merged), each under its name: a
+    PeftModel on which ``set_adapter(name)`` picks the expert and ``disable_adapter()`` gives the base."""
+    from peft import PeftModel
+
+    if not adapters:
+        raise ConfigError("load_experts: no adapters given")
+    (first, path), *rest = adapters.items()
+    model = PeftModel.from_pretrained(load_model(base_dir, dtype, device), path, adapter_name=first)
+    for name, path in rest:
+        model.load_adapter(path, adapter_name=name)
+    return model.eval()
+
+
 def _load_base(folder: Path, plan: LoadPlan):
     import torch
     from transformers import AutoModelForCausalLM

@@ -23,6 +23,7 @@ from selfspec.config.gen_instructions import GenInstructionsParams
 from selfspec.config.gen_responses import GenResponsesParams
 from selfspec.config.generation import GenerationParams
 from selfspec.config.index import IndexParams
+from selfspec.config.mixture import MixtureParams
 from selfspec.config.prepare_evals import PrepareEvalsParams
 from selfspec.config.prepare_model import PrepareModelParams
 from selfspec.config.tracking import TrackingParams
@@ -51,6 +52,7 @@ class Params:
     tracking: TrackingParams = field(default_factory=TrackingParams)
     prepare_evals: PrepareEvalsParams = field(default_factory=PrepareEvalsParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    mixture: MixtureParams = field(default_factory=MixtureParams)
 
     # where these params were read from (not a params key)
     source: str = field(default=DEFAULT_PARAMS, metadata={"internal": True})

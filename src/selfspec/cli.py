@@ -27,6 +27,7 @@ STAGES: dict[str, str] = {
     "train": "QLoRA-tune an adapter on the records; track and register it in MLflow",
     "evaluate_base": "lm-eval the base model on the domain's suite",
     "evaluate": "lm-eval base + adapter, compare with the base, gate promotion",
+    "rounds": "iterative self-specialization: base + the last adapter regenerates, a new adapter is trained",
 }
 
 # User commands: name -> help. Their modules add their own arguments.

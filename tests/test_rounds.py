@@ -4,10 +4,13 @@ default (``rounds.n: 1``) does no round work at all."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -233,3 +236,133 @@ def test_unchanged_rounds_are_kept_and_a_lost_round_is_redone_identically(projec
         assert set(read_json(project / "registry/rounds.json")) == {"round_2"}
         assert read_json(project / "metrics/rounds.json")["round_2"]["reused"] is True
         assert _runs(project) == runs + 1
+
+
+# --- through DVC -----------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_dvc_repro_runs_no_round_and_exp_run_with_three_rounds_runs_rounds_2_and_3(tmp_path, trained_tiny):
+    """In a git copy of the repository with the tiny model: the default ``dvc repro`` writes only the
+    empty manifests; ``dvc exp run -S rounds.n=3`` runs the rounds stage alone (nothing upstream),
+    whose two rounds are versioned in dvc.lock; and a repro after it has nothing to do."""
+    from tests.fixtures.evals.builders import sources_for_mirror
+    from tests.fixtures.mirror import build_mirror
+    from tests.test_pipeline import RAN, Project, project_files, set_params
+    from tests.test_pipeline import TINY as PIPELINE
+
+    root = tmp_path / "repo"
+    for rel in project_files():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, root / rel)
+    mirror = build_mirror(tmp_path / "mirror")
+    sources_for_mirror(REPO / "evals/sources.yaml", root / "evals/sources.yaml", mirror)
+    tiny = {k: v for k, v in PIPELINE.items() if not k.startswith("evaluate.")}
+    set_params(
+        root / "params.yaml", {**tiny, "prepare_model.source": str(trained_tiny), "train.learning_rate": 0.01}
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `selfspec`, `dvc`
+    env |= {
+        "PATH": path,
+        "DVC_NO_ANALYTICS": "1",
+        "SELFSPEC_DATA_MIRROR": str(mirror),
+        "PYTHONPATH": str(REPO / "src"),
+    }
+    p = Project(root, env)
+    p.git("init", "-q", "-b", "main")
+    p.git("add", "-A")
+    p.git("commit", "-qm", "tiny copy")
+
+    first = set(RAN.findall(p.dvc("repro", "rounds")))
+    assert "rounds" in first and "train" in first and not {"evaluate", "evaluate_base"} & first
+    assert read_json(root / "metrics/rounds.json") == {"rounds": 1}
+    assert not list((root / "models/rounds").glob("round_*"))
+    p.git("add", "-A")
+    p.git("commit", "-qm", "round 1")
+
+    assert RAN.findall(p.dvc("exp", "run", "rounds", "-S", "rounds.n=3")) == ["rounds"]
+    lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]["rounds"]
+    assert lock["params"]["params.yaml"]["rounds"] == {"n": 3}
+    outs = {o["path"]: o for o in lock["outs"]}
+    assert outs["models/rounds"]["nfiles"] > outs["data/rounds"]["nfiles"] >= 5  # 2 x 2 data files + manifest
+    assert sorted(read_json(root / "models/rounds/rounds.json")["rounds"]) == ["round_2", "round_3"]
+    assert RAN.findall(p.dvc("repro", "rounds")) == []
+
+
+# --- the openai backend: the adapter loaded into a vLLM-like server ---------------------------------
+
+
+class LoraServer(BaseHTTPRequestHandler):
+    """vLLM's runtime LoRA API as its server answers it: ``/v1/load_lora_adapter`` (404 unless runtime
+    loading is on; 400 for a name loaded before) and completions for the base or a loaded adapter."""
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append((self.path, body))
+        if self.path == "/v1/load_lora_adapter":
+            if not self.server.runtime_lora:
+                return self.reply(404, {"detail": "Not Found"})
+            if body["lora_name"] in self.server.loaded:
+                message = f"The lora adapter '{body['lora_name']}' has already been loaded."
+                return self.reply(400, {"error": {"message": message}})
+            self.server.loaded[body["lora_name"]] = body["lora_path"]
+            return self.reply(200, "Success")
+        if body["model"] not in {"base", *self.server.loaded}:
+            return self.reply(404, {"error": {"message": f"model {body['model']!r} does not exist"}})
+        choice = {"text": f"answer by {body['model']}", "finish_reason": "stop"}
+        self.reply(200, {"choices": [choice], "usage": {"prompt_tokens": 3, "completion_tokens": 3}})
+
+    def do_GET(self):
+        self.reply(200, {"data": [{"id": "base"}]})
+
+    def reply(self, status, payload):
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def lora_server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), LoraServer)
+    httpd.requests, httpd.loaded, httpd.runtime_lora = [], {}, True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.integration
+def test_with_openai_the_server_loads_and_serves_the_previous_adapter(lora_server, lora_adapter, in_tmp_repo,
+                                                                      monkeypatch):  # fmt: skip
+    from selfspec.config import default_params
+    from selfspec.errors import BackendError
+    from selfspec.generation import Sampling
+    from selfspec.stages.rounds import open_round_generator
+
+    shutil.copytree(lora_adapter, in_tmp_repo / "models/train/adapter")
+    monkeypatch.setenv("SELFSPEC_OPENAI_BASE_URL", f"http://127.0.0.1:{lora_server.server_address[1]}/v1")
+    params = default_params(["generation.backend=openai"])
+    sha = sha256_file(in_tmp_repo / "models/train/adapter/adapter_model.safetensors")
+    name = f"selfspec-{sha[:12]}"
+
+    generator = open_round_generator(2, params)
+    assert lora_server.loaded == {name: str(in_tmp_repo / "models/train/adapter")}
+    assert generator.describe()["model"] == name
+    assert generator.describe()["merged"] == {
+        "adapter": "models/train/adapter",
+        "adapter_sha256": sha,
+        "round": 1,
+    }
+    assert generator.generate(["Q?"], Sampling(8, 0.0), 1)[0].text == f"answer by {name}"
+    assert open_round_generator(2, params).describe()["model"] == name  # a resumed round: loaded already
+
+    lora_server.runtime_lora, lora_server.loaded = False, {}
+    with pytest.raises(BackendError, match="VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"):
+        open_round_generator(2, params)

@@ -159,9 +159,9 @@ def open_round_generator(k: int, params):
     return open_generator(params, dest)
 
 
-def release(generator) -> None:
-    """Free the generator's weights (GPU memory for the training that follows)."""
-    del generator
+def free_memory() -> None:
+    """Give back the memory of a dropped generator (GPU memory for the training that follows; vLLM
+    frees what it can in process)."""
     gc.collect()
     try:
         import torch
@@ -183,7 +183,8 @@ def generate(k: int, params) -> tuple[list[dict], dict[str, Any], tuple]:
     try:
         return generate_responses(params, generator, f"{STAGE}-{round_name(k)}", targets, previous)
     finally:
-        release(generator)
+        del generator  # the last reference: its weights go before the round's training loads the base
+        free_memory()
 
 
 def filter_round(k: int, responses: list[dict], params) -> tuple[list[dict], dict[str, Any]]:

@@ -117,12 +117,12 @@ def finished(k: int, key: str, registry: dict[str, Any]) -> bool:
 
 
 def prune(n: int) -> None:
-    """Remove the rounds above ``n`` (the outputs persist between runs) and any scratch merges."""
-    for folder in (Path("data") / STAGE, Path("models") / STAGE):
+    """Remove the rounds above ``n`` (the outputs persist between runs), and their scratch merges (a
+    killed round's merge is kept for its resumed run)."""
+    for folder in (Path("data") / STAGE, Path("models") / STAGE, MERGED_DIR):
         for sub in sorted(folder.glob("round_*")) if folder.is_dir() else []:
             if not sub.name.removeprefix("round_").isdigit() or int(sub.name.removeprefix("round_")) > n:
                 shutil.rmtree(sub)
-    shutil.rmtree(MERGED_DIR, ignore_errors=True)
 
 
 def previous_run(k: int, registry: dict[str, Any]) -> str:
@@ -141,7 +141,7 @@ def open_round_generator(k: int, params):
     merged folder; ``openai``: the adapter loaded into the (vLLM) server under its own name."""
     from selfspec.generation import open_generator
     from selfspec.io import sha256_file
-    from selfspec.loading import merged_identity, prepared_dir, save_merged
+    from selfspec.loading import dtype_name, merged_identity, prepared_dir, save_merged
     from selfspec.runtime import resolve_device, resolve_dtype
 
     adapter = round_adapter_dir(k - 1)
@@ -153,8 +153,12 @@ def open_round_generator(k: int, params):
         return open_generator(params).with_adapter(adapter, identity)
     dest = MERGED_DIR / round_name(k)
     sha = sha256_file(adapter / "adapter_model.safetensors")
-    if (merged_identity(dest) or {}).get("adapter_sha256") != sha:  # a resumed round keeps its merge
-        dtype = resolve_dtype(params.base.dtype, resolve_device(params.base.device))
+    dtype = resolve_dtype(params.base.dtype, resolve_device(params.base.device))
+    made = merged_identity(dest) or {}
+    if (made.get("adapter_sha256"), made.get("dtype")) != (
+        sha,
+        dtype_name(dtype),
+    ):  # a resumed round's is kept
         save_merged(prepared_dir(stage=STAGE), adapter, dest, dtype, identity)
     return open_generator(params, dest)
 

@@ -366,3 +366,50 @@ def test_with_openai_the_server_loads_and_serves_the_previous_adapter(lora_serve
     lora_server.runtime_lora, lora_server.loaded = False, {}
     with pytest.raises(BackendError, match="VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"):
         open_round_generator(2, params)
+
+
+@pytest.mark.integration
+def test_a_round_killed_while_generating_resumes_to_the_same_bytes(project, tmp_path):
+    """SIGKILL during round 2's generation, then the stage again: the saved batches are replayed (its
+    partial file is keyed by the merged model) and the round's outputs are those of the run that was
+    not killed."""
+    import signal
+    import time
+
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy, symlinks=True, ignore=shutil.ignore_patterns("store"))
+    for folder in ("data/rounds", "models/rounds"):
+        shutil.rmtree(copy / folder)
+    (copy / "registry/rounds.json").unlink()
+    cmd = [sys.executable, "-m", "selfspec.cli", "rounds"]
+    cmd += [arg for o in [*TINY, *TRAIN, "rounds.n=2"] for arg in ("-S", o)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "src"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{copy}/store/m.db",
+    }
+    proc = subprocess.Popen(cmd, cwd=copy, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        files = list((copy / "data/.partial").glob("rounds-round_2-*.jsonl"))
+        if files and len(files[0].read_bytes().splitlines()) >= 3:  # the header and 2 batches
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and not (copy / "models/rounds/round_2/round.json").exists()
+    assert (copy / "models/.merged/round_2/merged.json").is_file()  # kept for the resumed run
+
+    subprocess.run(cmd, cwd=copy, env=env, check=True, capture_output=True)
+    gen = read_json(copy / "metrics/rounds.json")["round_2"]["gen_responses"]
+    uninterrupted = read_json(project / "metrics/rounds.json")["round_2"]["gen_responses"]
+    assert gen["resumed_batches"] >= 2 and gen["batches"] == uninterrupted["batches"] > gen["resumed_batches"]
+    outputs = [
+        "data/rounds/round_2/responses.jsonl",
+        "data/rounds/round_2/records.jsonl",
+        "models/rounds/round_2/adapter/adapter_model.safetensors",
+        "models/rounds/round_2/round.json",
+    ]
+    for rel in outputs:
+        assert (copy / rel).read_bytes() == (project / rel).read_bytes(), rel
+    assert not list((copy / "data/.partial").glob("*")) and not (copy / "models/.merged").exists()

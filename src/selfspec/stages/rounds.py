@@ -249,40 +249,43 @@ def run_round(k: int, params, key: str, registry: dict[str, Any]) -> tuple[dict,
     return entry, metrics | {"reused": False, "seconds": round(time.perf_counter() - started, 2)}
 
 
-def manifests(n: int, done: dict[int, dict]) -> None:
+def manifests(n: int) -> None:
     """data/rounds/rounds.json and models/rounds/rounds.json: the rounds each folder holds."""
-    from selfspec.io import read_json, write_json
+    from selfspec.io import read_json, read_jsonl, write_json
     from selfspec.runtime import data_dir, model_dir
 
-    rounds = {round_name(k): read_json(round_model_dir(k) / ROUND_FILE) for k in sorted(done)}
+    names = [round_name(k) for k in range(2, n + 1)]
+    rounds = {name: read_json(model_dir(STAGE) / name / ROUND_FILE) for name in names}
     write_json(model_dir(STAGE) / MANIFEST, {"n": n, "rounds": rounds})
-    counts = {round_name(k): m.get("records") for k, m in sorted(done.items())}
+    counts = {name: len(read_jsonl(data_dir(STAGE) / name / ROUND_FILES["records"])) for name in names}
     write_json(data_dir(STAGE) / MANIFEST, {"n": n, "records": counts})
 
 
+def one_round(k: int, params, code: str, registry: dict[str, Any], old: dict[str, Any]) -> tuple[dict, dict]:
+    """Round k's registry entry and metrics: kept when it finished with the same key, else run."""
+    key, name = round_key(k, params, code), round_name(k)
+    if finished(k, key, registry):
+        log.info("%s: %s is unchanged (key %s): kept", STAGE, name, key)
+        return registry[name], {**old.get(name, {}), "reused": True}
+    log.info("%s: %s: base + round %d's adapter regenerates the responses", STAGE, name, k - 1)
+    return run_round(k, params, key, registry)
+
+
 def main(params) -> None:
-    from selfspec.io import ensure_writable, read_json, read_jsonl, write_json
+    from selfspec.io import ensure_writable, read_json, write_json
     from selfspec.runtime import metrics_path
 
     n = params.rounds.n
     ensure_writable(REGISTRY, metrics_path(STAGE))
     prune(n)
-    registry = read_json(REGISTRY) if REGISTRY.is_file() else {}
+    names = {round_name(k) for k in range(2, n + 1)}
+    registry = {k: v for k, v in (read_json(REGISTRY) if REGISTRY.is_file() else {}).items() if k in names}
     old = read_json(metrics_path(STAGE)) if metrics_path(STAGE).is_file() else {}
-    code, entries, metrics, done = code_digest() if n > 1 else "", {}, {"rounds": n}, {}
+    code, metrics = code_digest() if n > 1 else "", {"rounds": n}
     for k in range(2, n + 1):
-        key = round_key(k, params, code)
-        name = round_name(k)
-        if finished(k, key, registry):
-            log.info("%s: %s is unchanged (key %s): kept", STAGE, name, key)
-            entries[name], metrics[name] = registry[name], {**old.get(name, {}), "reused": True}
-        else:
-            log.info("%s: %s: base + round %d's adapter regenerates the responses", STAGE, name, k - 1)
-            entries[name], metrics[name] = run_round(k, params, key, registry)
-            registry[name] = entries[name]
-            write_json(REGISTRY, {**registry, name: entries[name]})  # a killed later round keeps this one's
-        done[k] = {"records": len(read_jsonl(round_data_dir(k) / ROUND_FILES["records"]))}
-    manifests(n, done)
+        registry[round_name(k)], metrics[round_name(k)] = one_round(k, params, code, registry, old)
+        write_json(REGISTRY, registry)  # a later round that is killed leaves this one's entry
+    write_json(REGISTRY, registry)
+    manifests(n)
     shutil.rmtree(MERGED_DIR, ignore_errors=True)
-    write_json(REGISTRY, entries)
     write_json(metrics_path(STAGE), metrics)

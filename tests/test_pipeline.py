@@ -37,6 +37,7 @@ STAGES = {
     "evaluate_base",
     "evaluate",
     "mixture",  # no experts by default: an empty manifest
+    "rounds",  # rounds.n: 1, the default: only its empty manifests (tests/test_rounds.py)
 }
 # Tiny everything: these runs test the pipeline's mechanics (the default run is measured apart).
 TINY = {
@@ -256,7 +257,7 @@ def test_second_repro_does_nothing(project):
     [
         (
             {"gen_responses.max_new_tokens": 16},
-            {"gen_responses", "filter_records", "train", "evaluate"},
+            {"gen_responses", "filter_records", "train", "evaluate", "rounds"},
             True,
         ),
         # the gate only (the base model is not evaluated again); an accuracy gain never exceeds 1.0
@@ -322,7 +323,7 @@ def test_experiment_sweep_is_tracked_side_by_side(project):
     names = {"lr-low": "0.0001", "lr-high": "0.001"}
     for name, lr in names.items():
         out = project.dvc("exp", "run", "-n", name, "-S", f"train.learning_rate={lr}")
-        assert set(RAN.findall(out)) == {"train", "evaluate"}
+        assert set(RAN.findall(out)) == {"train", "evaluate", "rounds"}
     shown = json.loads(project.dvc("exp", "show", "--json"))
     exp_names = {e["name"] for rev in shown for e in (rev.get("experiments") or []) for e in e["revs"]}
     assert set(names) <= exp_names

@@ -28,6 +28,7 @@ STAGES: dict[str, str] = {
     "evaluate_base": "lm-eval the base model on the domain's suite",
     "evaluate": "lm-eval base + adapter, compare with the base, gate promotion",
     "mixture": "train a router over expert adapters, register the mixture (no experts: skipped)",
+    "rounds": "iterative self-specialization: base + the last adapter regenerates, a new adapter is trained",
 }
 
 # User commands: name -> help. Their modules add their own arguments.

@@ -162,3 +162,46 @@ def load_tokenizer(folder: str | os.PathLike):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(folder)
+
+
+MERGED_MANIFEST = "merged.json"  # in a merged folder: which base and which adapter (by digest) it holds
+
+
+def save_merged(
+    base_dir: str | os.PathLike, adapter: str | os.PathLike, dest: str | os.PathLike,
+    dtype: Any = MASTER_DTYPE, identity: dict[str, Any] | None = None,
+) -> Path:  # fmt: skip
+    """Base + ``adapter`` merged (in fp32, see above), saved as a plain model folder in ``dest`` with the
+    tokenizer and ``merged.json``: what any backend (transformers, vLLM) loads like a prepared base.
+    Written beside ``dest`` and renamed into place, so a killed export leaves no half folder."""
+    import shutil
+    import tempfile
+
+    from selfspec.io import sha256_file, write_json
+
+    base, adapter, dest = prepared_dir(base_dir), Path(adapter), Path(dest)
+    model = load_model(base, dtype, "cpu", adapter=adapter)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    model.save_pretrained(tmp, safe_serialization=True)
+    load_tokenizer(adapter if (adapter / "tokenizer_config.json").is_file() else base).save_pretrained(tmp)
+    for name in ("provenance.json",):  # the base's own identity (source, revision, sha256) travels with it
+        if (base / name).is_file():
+            shutil.copy2(base / name, tmp / name)
+    sha = sha256_file(adapter / "adapter_model.safetensors")
+    manifest = {"base": base.as_posix(), "adapter": adapter.as_posix(), "adapter_sha256": sha,
+                "dtype": dtype_name(dtype)} | (identity or {})  # fmt: skip
+    write_json(tmp / MERGED_MANIFEST, manifest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(tmp, dest)
+    return dest
+
+
+def merged_identity(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """``merged.json`` of a folder made by ``save_merged`` (None for a plain base): backends put it in
+    their ``describe()``, so metrics and resume keys name the base + adapter that generated."""
+    import json
+
+    path = Path(folder) / MERGED_MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -20,6 +20,10 @@ MAIN_FILE = {
     "evaluate_base": "run.json",
 }
 ADAPTER = "adapter"  # models/train/adapter: the PEFT adapter folder
+# Iterative self-specialization: the stage ``rounds`` writes round k (k >= 2) into a folder of its
+# own outputs, ``data/rounds/round_<k>/`` and ``models/rounds/round_<k>/``; round 1 is ``train``.
+ROUNDS = "rounds"
+ROUND_FILES = {"responses": "responses.jsonl", "records": "records.jsonl"}  # in data/rounds/round_<k>/
 
 
 def main_file(stage: str) -> Path:
@@ -29,3 +33,22 @@ def main_file(stage: str) -> Path:
 
 def adapter_dir(stage: str = "train") -> Path:
     return model_dir(stage) / ADAPTER
+
+
+def round_name(k: int) -> str:
+    return f"round_{k}"
+
+
+def round_data_dir(k: int) -> Path:
+    """``data/rounds/round_<k>/``: round k's responses and filtered records."""
+    return data_dir(ROUNDS) / round_name(k)
+
+
+def round_model_dir(k: int) -> Path:
+    """``models/rounds/round_<k>/``: round k's adapter and provenance."""
+    return model_dir(ROUNDS) / round_name(k)
+
+
+def round_adapter_dir(k: int) -> Path:
+    """Round k's adapter: ``models/train/adapter`` for round 1, else ``models/rounds/round_<k>/adapter``."""
+    return adapter_dir() if k == 1 else round_model_dir(k) / ADAPTER

@@ -26,6 +26,7 @@ from selfspec.config.index import IndexParams
 from selfspec.config.mixture import MixtureParams
 from selfspec.config.prepare_evals import PrepareEvalsParams
 from selfspec.config.prepare_model import PrepareModelParams
+from selfspec.config.rounds import RoundsParams
 from selfspec.config.tracking import TrackingParams
 from selfspec.config.train import TrainParams
 from selfspec.domains import resolve as resolve_domain
@@ -53,6 +54,7 @@ class Params:
     prepare_evals: PrepareEvalsParams = field(default_factory=PrepareEvalsParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     mixture: MixtureParams = field(default_factory=MixtureParams)
+    rounds: RoundsParams = field(default_factory=RoundsParams)
 
     # where these params were read from (not a params key)
     source: str = field(default=DEFAULT_PARAMS, metadata={"internal": True})

@@ -28,7 +28,7 @@ BAD_STARTS = ["write a program", "write a code", "write a function", "answer:", 
 class GenInstructionsParams:
     """Self-Instruct brainstorming of new domain instructions (issue: self-generation)."""
 
-    n_instructions: int = knob(80, gt=0, help="instructions to keep")
+    n_instructions: int = knob(200, gt=0, help="instructions to keep")
     seeds_per_prompt: int = knob(3, gt=0, help="seed instructions shown in each prompt")
     temperature: float = knob(0.7, ge=0, help="the paper: 1.0; a 135M model rambles there")
     top_p: float = knob(0.98, gt=0, le=1)

@@ -32,6 +32,7 @@ class TransformersGenerator:
     ):
         self.model, self.tokenizer, self.device = model, tokenizer, device
         self.label, self.penalize_prompt = label, penalize_prompt
+        self.merged: dict[str, Any] | None = None  # base + adapter of a merged folder (loading.save_merged)
         self._stops: dict[tuple[str, ...], Any] = {}
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
@@ -40,7 +41,7 @@ class TransformersGenerator:
 
     @classmethod
     def from_params(cls, params, model_path: str | Path | None = None) -> TransformersGenerator:
-        from selfspec.loading import load_model, load_tokenizer, prepared_dir
+        from selfspec.loading import load_model, load_tokenizer, merged_identity, prepared_dir
         from selfspec.runtime import resolve_device, resolve_dtype
 
         device = resolve_device(params.base.device)
@@ -48,7 +49,9 @@ class TransformersGenerator:
         folder = prepared_dir(model_path)
         model, tokenizer = load_model(folder, dtype, device), load_tokenizer(folder)
         label = str(model_path or "models/prepare_model")
-        return cls(model, tokenizer, device, label, params.generation.penalize_prompt)
+        generator = cls(model, tokenizer, device, label, params.generation.penalize_prompt)
+        generator.merged = merged_identity(folder)
+        return generator
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -57,7 +60,7 @@ class TransformersGenerator:
             "dtype": str(self.model.dtype).removeprefix("torch."),
             "device": self.device,
             "prompt_encoding": PROMPT_ENCODING,
-        }
+        } | ({"merged": self.merged} if self.merged else {})
 
     def generate(self, prompts: Sequence[str], sampling: Sampling, seed: int) -> list[Completion]:
         import torch

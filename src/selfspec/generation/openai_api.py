@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from selfspec.errors import BackendError
@@ -76,6 +77,7 @@ class OpenAIGenerator:
         self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
         self.concurrency, self.max_retries, self.backoff = concurrency, max_retries, backoff
         self.model = model or self._served_model()
+        self.merged: dict[str, Any] | None = None  # the adapter loaded by ``with_adapter``
 
     @classmethod
     def from_env(cls, gp) -> OpenAIGenerator:
@@ -95,7 +97,28 @@ class OpenAIGenerator:
         )
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "model": self.model, "base_url": self.base_url}
+        described = {"backend": self.name, "model": self.model, "base_url": self.base_url}
+        return described | ({"merged": self.merged} if self.merged else {})
+
+    def with_adapter(self, adapter: Path, identity: dict[str, Any] | None = None) -> OpenAIGenerator:
+        """Generate with a LoRA adapter loaded into the server by path (vLLM's runtime LoRA loading:
+        ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve BASE --enable-lora``, on a filesystem where
+        ``adapter`` has the same absolute path), named by its digest so that a name is one adapter."""
+        from selfspec.io import sha256_file
+
+        sha = sha256_file(adapter / "adapter_model.safetensors")
+        name = f"selfspec-{sha[:12]}"
+        body = {"lora_name": name, "lora_path": str(adapter.resolve())}
+        response = self.client.post("/load_lora_adapter", json=body)
+        if response.status_code >= 400 and "already" not in response.text:  # loaded before: same digest
+            raise BackendError(
+                f"{self.base_url}/load_lora_adapter refused {adapter} ({response.status_code}: "
+                f"{_message(response)}); start vLLM with --enable-lora and "
+                "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"
+            )
+        self.model = name
+        self.merged = {"adapter": adapter.as_posix(), "adapter_sha256": sha} | (identity or {})
+        return self
 
     def generate(self, prompts: Sequence[str], sampling: Sampling, seed: int) -> list[Completion]:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:

@@ -85,9 +85,10 @@ def model_files() -> list[Path]:
 
 
 def partial_store(
-    stage: str, params, generator, prompts: Sequence[str], inputs: Sequence[Path]
+    stage: str, params, generator, prompts: Sequence[str], inputs: Sequence[Path], name: str | None = None
 ) -> PartialStore:
-    """The stage's partial file, keyed by everything its results depend on."""
+    """The stage's partial file, keyed by everything its results depend on. ``name``: another file
+    for the same stage code run on other inputs (a round of ``rounds`` re-running gen_responses)."""
     import dataclasses
 
     from selfspec.io import sha256_file
@@ -104,8 +105,8 @@ def partial_store(
         "code": code_digest(stage),
         "inputs": {str(p): sha256_file(p) for p in inputs},
         "format": FORMAT,
-    }
-    return PartialStore.for_stage(stage, key)
+    } | ({"name": name} if name else {})
+    return PartialStore.for_stage(name or stage, key)
 
 
 class PartialStore:

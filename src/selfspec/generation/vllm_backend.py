@@ -30,6 +30,7 @@ class VLLMGenerator:
 
     def __init__(self, llm: Any, label: str, dtype: str = "auto", penalize_prompt: bool = False):
         self.llm, self.label, self.penalize_prompt = llm, label, penalize_prompt
+        self.merged: dict[str, Any] | None = None
         config = llm.llm_engine.model_config
         self.max_model_len = int(config.max_model_len)
         self.dtype = str(getattr(config, "dtype", dtype)).removeprefix("torch.")
@@ -45,7 +46,11 @@ class VLLMGenerator:
             max_model_len=gp.vllm_max_model_len or None,
             gpu_memory_utilization=gp.vllm_gpu_memory_utilization,
         )
-        return cls(llm, path, params.base.dtype, gp.penalize_prompt)
+        from selfspec.loading import merged_identity
+
+        generator = cls(llm, path, params.base.dtype, gp.penalize_prompt)
+        generator.merged = merged_identity(path)  # base + adapter of a round's merged folder, or None
+        return generator
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -54,7 +59,7 @@ class VLLMGenerator:
             "dtype": self.dtype,
             "max_model_len": self.max_model_len,
             "prompt_encoding": PROMPT_ENCODING,
-        }
+        } | ({"merged": self.merged} if self.merged else {})
 
     def generate(self, prompts: Sequence[str], sampling: Sampling, seed: int) -> list[Completion]:
         if sampling.repetition_penalty != 1.0 and not self.penalize_prompt:

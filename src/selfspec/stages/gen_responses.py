@@ -201,29 +201,45 @@ def _add_judge_scores(
 
 def main(params) -> None:
     from selfspec.generation import open_generator
+    from selfspec.generation.stage_io import finish
+    from selfspec.runtime import data_dir, metrics_path
+
+    started = time.perf_counter()
+    outputs = (data_dir(STAGE) / OUTPUT, metrics_path(STAGE))
+    out, metrics, stores = generate(params, open_generator(params), STAGE, outputs)
+    finish(STAGE, OUTPUT, out, metrics, stores[0], started)
+    for store in stores[1:]:
+        store.remove()
+
+
+def generate(params, generator, name: str, outputs: Sequence, extra_inputs: Sequence = ()):
+    """``run`` on data/gen_inputs with ``generator``, resumable: ``(records, metrics, stores)``; the
+    caller writes the records, then removes the stores (the first is the greedy pass's). ``name``
+    keys the partial files (``rounds`` passes one per round); ``extra_inputs``: files hashed into their
+    keys besides the inputs, the seeds, the prepared model and the index (a round's previous adapter)."""
     from selfspec.generation.resume import PartialStore, index_files, model_files, partial_store
-    from selfspec.generation.stage_io import finish, progress
+    from selfspec.generation.stage_io import progress
     from selfspec.io import ensure_writable, read_jsonl
     from selfspec.outputs import main_file
     from selfspec.retrieval import INDEX_DIR, open_retriever
-    from selfspec.runtime import data_dir, metrics_path
     from selfspec.seeds import load_seeds, seeds_path
 
-    started = time.perf_counter()
     p, seed = params.gen_responses, params.base.seed
     source = main_file("gen_inputs")
     records = read_jsonl(source)
     seeds = load_seeds(seeds_path(params))
     retriever = open_retriever(params) if p.retrieval else None
-    generator = open_generator(params)
-    deps = [source, seeds_path(params), *model_files()] + (index_files(INDEX_DIR) if p.retrieval else [])
-    store = partial_store(STAGE, params, generator, ["responses", "judge"], deps)
-    ensure_writable(data_dir(STAGE) / OUTPUT, store.path, metrics_path(STAGE))  # before generating
+    deps = [source, seeds_path(params), *model_files(), *extra_inputs]
+    deps += index_files(INDEX_DIR) if p.retrieval else []
+    store = partial_store(
+        STAGE, params, generator, ["responses", "judge"], deps, None if name == STAGE else name
+    )
+    ensure_writable(*outputs, store.path)  # before generating
     # the second passes resume from files of their own, keyed like the first
     sample_store, judge_store = (
         PartialStore(store.path.with_suffix(f".{n}.jsonl")) for n in ("votes", "judge")
     )
-    with progress(len(records), STAGE) as bar:
+    with progress(len(records), name) as bar:
         runner = BatchRunner(generator, sampling(p), seed, STAGE, store, bar)
         samples = BatchRunner(generator, consistency_sampling(p), seed, f"{STAGE}-votes", sample_store)
         judging = BatchRunner(generator, judge_sampling(), seed, f"{STAGE}-judge", judge_store)
@@ -233,6 +249,4 @@ def main(params) -> None:
         )  # fmt: skip
     metrics.update(runner.stats.metrics(), generator=generator.describe())
     metrics["second_passes"] = {"votes": samples.stats.metrics(), "judge": judging.stats.metrics()}
-    finish(STAGE, OUTPUT, out, metrics, store, started)
-    sample_store.remove()
-    judge_store.remove()
+    return out, metrics, (store, sample_store, judge_store)

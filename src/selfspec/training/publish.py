@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version as pkg_version
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,24 @@ SERVING_PACKAGES = (
 )
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where a training goes: ``train``'s outputs by default; a round of ``rounds`` passes its own
+    folder, metrics (None: the caller writes them), registry file, alias and MLflow tags."""
+
+    stage: str = STAGE
+    out: Path = OUT
+    metrics: Path | None = METRICS
+    registry: Path | None = Path(tracking.REGISTRY_FILE)  # None: the caller keeps the entry
+    alias: str = tracking.CANDIDATE_ALIAS
+    run_name: str = STAGE
+    tags: dict[str, str] = field(default_factory=lambda: {"selfspec.round": "1"})
+    provenance: dict[str, Any] = field(default_factory=dict)  # added to provenance.json (e.g. the round)
+
+
+TRAIN = Destination()
+
+
 @dataclass
 class Tracking:
     """The open MLflow run of a training (``run_id`` None: a non-zero rank, which only trains)."""
@@ -56,7 +74,7 @@ class Tracking:
 
 
 @contextmanager
-def training_run(params) -> Iterator[Tracking]:
+def training_run(params, dest: Destination = TRAIN) -> Iterator[Tracking]:
     """An MLflow run with the params and tags logged (ended FAILED if the body raises).
 
     Under ``accelerate launch`` every process trains (data parallel) but only rank 0 tracks,
@@ -68,13 +86,13 @@ def training_run(params) -> Iterator[Tracking]:
     import mlflow
 
     experiment_id = tracking.setup(params)
-    tags = {**tracking.run_tags(params, STAGE), "selfspec.train.source": params.train.source}
-    with tracking.tracked_run(STAGE, tags) as active:  # KILLED on SIGTERM
+    tags = tracking.run_tags(params, dest.stage) | dest.tags | {"selfspec.train.source": params.train.source}
+    with tracking.tracked_run(dest.run_name, tags) as active:  # KILLED on SIGTERM
         mlflow.log_params(tracking.loggable_params(params))
         yield Tracking(active.info.run_id, experiment_id)
 
 
-def publish(params, data, base_dir: Path, result, run: Tracking):
+def publish(params, data, base_dir: Path, result, run: Tracking, dest: Destination = TRAIN):
     """Outputs, artifacts, final metrics and the registered version of a finished training on ``data``
     (a ``selfspec.training.sources.TrainingData``); returns the registry entry (``{}`` on a rank that
     does not track)."""
@@ -84,12 +102,13 @@ def publish(params, data, base_dir: Path, result, run: Tracking):
         return {}
     mlflow.log_params({"resolved.seed": result.seed, "resolved.dtype": result.dtype,
                        "resolved.device": result.device})  # fmt: skip
-    provenance = build_provenance(params, base_dir, data, result)
-    adapter = write_outputs(result, provenance)
+    provenance = build_provenance(params, base_dir, data, result, dest.stage) | dest.provenance
+    adapter = write_outputs(result, provenance, dest)
     log_artifacts(params, data.records, result, adapter)
     mlflow.log_metrics({f"final/{k}": float(v) for k, v in summary(result).items()})
-    entry = register(params, run.run_id, run.experiment_id, base_dir, adapter)
-    write_json(tracking.REGISTRY_FILE, entry)
+    entry = register(params, run.run_id, run.experiment_id, base_dir, adapter, dest.alias)
+    if dest.registry is not None:
+        write_json(dest.registry, entry)
     return entry
 
 
@@ -108,48 +127,50 @@ def summary(result) -> dict[str, float]:
     return {k: m[k] for k in keys if k in m}
 
 
-def data_md5(records_path: Path) -> dict[str, str | None]:
+def data_md5(records_path: Path, stage: str = STAGE) -> dict[str, str | None]:
     """md5 of the training data: DVC's hash of its folder (dvc.lock) and the file's own md5."""
     folder = records_path.parent.as_posix()
-    locked = tracking.dvc_dep_hashes(STAGE).get(folder)
+    locked = tracking.dvc_dep_hashes(stage).get(folder)
     return {"path": records_path.as_posix(), "md5": md5_file(records_path), "dvc_lock_md5": locked}
 
 
-def data_provenance(data) -> dict[str, Any]:
+def data_provenance(data, stage: str = STAGE) -> dict[str, Any]:
     """Which data trained: the source, its files' md5 and the md5 of the records as trained on (the
     exact sample under train.max_records, the gold draw)."""
-    files = data_md5(data.paths[0]) if data.source == "records" else {
+    files = data_md5(data.paths[0], stage) if data.source == "records" else {
         "files": [{"path": p.as_posix(), "md5": md5_file(p)} for p in data.paths]}  # fmt: skip
     trained = hashlib.md5("".join(dumps(r) + "\n" for r in data.records).encode()).hexdigest()
     return {"source": data.source, **files, "n_available": data.n_available, "n_records": len(data.records),
             "records_md5": trained}  # fmt: skip
 
 
-def build_provenance(params, base_dir: Path, data, result) -> dict[str, Any]:
+def build_provenance(params, base_dir: Path, data, result, stage: str = STAGE) -> dict[str, Any]:
     from selfspec.config import to_dict
     from selfspec.training.data import template_text
 
     base_prov_path = base_dir / "provenance.json"
     base_prov = read_json(base_prov_path) if base_prov_path.is_file() else {}
     return {
-        "stage": STAGE,
+        "stage": stage,
         "base_model": {**base_prov, "path": base_dir.as_posix()},
-        "data": data_provenance(data),
+        "data": data_provenance(data, stage),
         "data_stats": result.data_stats,
         "params": {"train": to_dict(params)["train"], "seed": result.seed, "dtype": result.dtype},
         "prompt_template": {"name": params.train.template, "text": template_text(params.train.template)},
     }  # no git commit here: models/train must reproduce byte for byte; it is in the run, version, registry
 
 
-def write_outputs(result, provenance: dict[str, Any]) -> Path:
-    """models/train/{adapter/, provenance.json} and metrics/train.json; returns the adapter folder."""
+def write_outputs(result, provenance: dict[str, Any], dest: Destination = TRAIN) -> Path:
+    """models/train/{adapter/, provenance.json} and metrics/train.json (or ``dest``'s); returns the
+    adapter folder."""
     from selfspec.deploy import write_checksums
 
-    adapter = save_adapter(result, OUT / "adapter")
+    adapter = save_adapter(result, dest.out / "adapter")
     write_json(adapter / "provenance.json", provenance)  # travels with the adapter (pull, export)
     write_checksums(adapter)
-    write_json(OUT / "provenance.json", provenance)
-    write_json(METRICS, summary(result))
+    write_json(dest.out / "provenance.json", provenance)
+    if dest.metrics is not None:
+        write_json(dest.metrics, summary(result))
     return adapter
 
 
@@ -235,8 +256,15 @@ def log_servable_model(params, base_dir: Path, adapter: Path) -> str:
     return info.model_uri
 
 
-def register(params, run_id: str, experiment_id: str, base_dir: Path, adapter: Path) -> dict[str, Any]:
-    """Register the run's model as a new version with alias ``candidate``; the registry/train.json entry."""
+def register(
+    params,
+    run_id: str,
+    experiment_id: str,
+    base_dir: Path,
+    adapter: Path,
+    alias: str = tracking.CANDIDATE_ALIAS,
+) -> dict[str, Any]:
+    """Register the run's model as a new version with ``alias``; the registry/train.json entry."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -256,11 +284,12 @@ def register(params, run_id: str, experiment_id: str, base_dir: Path, adapter: P
         if not client.search_registered_models(f"name='{name}'"):
             client.create_registered_model(name)
         mv = client.create_model_version(name, f"runs:/{run_id}/adapter", run_id=run_id)
-    client.set_registered_model_alias(name, tracking.CANDIDATE_ALIAS, mv.version)
+    client.set_registered_model_alias(name, alias, mv.version)
     record_digests(client, name, mv.version, adapter)  # what `selfspec pull` verifies, outside the artifact
     prov = json.loads((adapter / "provenance.json").read_text())
     for key, value in {"base_model": prov["base_model"].get("source", ""), "git.commit": git["git.commit"],
-                       "adapter_artifact": f"runs:/{run_id}/adapter"}.items():  # fmt: skip
+                       "adapter_artifact": f"runs:/{run_id}/adapter", "selfspec.round": prov.get("round", 1),
+                       }.items():  # fmt: skip
         client.set_model_version_tag(name, mv.version, key, str(value))
-    log.info("registered %s version %s as @%s", name, mv.version, tracking.CANDIDATE_ALIAS)
-    return {**entry, "version": str(mv.version), "alias": tracking.CANDIDATE_ALIAS}
+    log.info("registered %s version %s as @%s", name, mv.version, alias)
+    return {**entry, "version": str(mv.version), "alias": alias}

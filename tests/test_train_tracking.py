@@ -148,9 +148,13 @@ def test_sigterm_during_training_ends_the_run_killed(tiny_model_dir, tmp_path):
     cmd = [sys.executable, "-m", "selfspec.cli", "train", "-S", "train.max_steps=100000", "-S",
            "train.logging_steps=1"]  # fmt: skip
     log = root / "train.log"  # a file, not a pipe: a full pipe would block the child
+    # create the store's tables first: the polling client and the child would otherwise both run
+    # MLflow's schema migrations on a new sqlite file at once, and the loser fails (seen under load)
+    (root / "store").mkdir(exist_ok=True)
+    client, run_id = MlflowClient(uri), None
+    client.search_experiments()
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
-    client, run_id = MlflowClient(uri), None
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None and run_id is None:

@@ -102,3 +102,38 @@ def test_a_saved_batch_is_replayed_only_for_the_budget_it_was_generated_with(tmp
     assert gen.budgets == [10]  # replayed, not generated again
     replay.run(0, ["p"], max_new_tokens=20)
     assert gen.budgets == [10, 20]  # another budget: generated again
+
+
+# --- label balance (filter_records.max_label_share) ------------------------------------------------
+
+
+def yes_no(rid: str, answer: str) -> dict:
+    return {
+        "id": rid, "instruction": f"Read abstract {rid}: yes or no?", "input": f"Abstract {rid} text.",
+        "output": answer, "task_type": "yes_no_qa", "labels": ["yes", "no"], "finish_reason": "stop",
+    }  # fmt: skip
+
+
+def test_a_skewed_label_is_cut_back_to_its_share_and_other_types_are_untouched():
+    from selfspec.config.filter_records import FilterRecordsParams
+    from selfspec.stages import filter_records
+
+    records = [yes_no(f"n{i}", "No.") for i in range(6)] + [yes_no("y0", "Yes, it did."), yes_no("y1", "yes")]
+    records.append({**yes_no("free", "Metformin lowers hepatic glucose output."), "task_type": "factoid_qa",
+                    "labels": []})  # fmt: skip
+    p = FilterRecordsParams(min_support=0, max_label_share=0.6)
+    kept, metrics = filter_records.run(records, p, None)
+    # 2 "yes" → at most 0.6 * 2 / 0.4 = 3 "no" (the first three): "no" is 3 of 5 = 0.6
+    assert [r["id"] for r in kept] == ["n0", "n1", "n2", "y0", "y1", "free"]
+    assert metrics["dropped"] == {"label_skew": 3} and "labels" not in kept[0]
+    kept, metrics = filter_records.run(records, FilterRecordsParams(min_support=0), None)
+    assert len(kept) == 9 and metrics["dropped"] == {}  # 1.0: off
+
+
+def test_a_type_with_one_label_only_keeps_none_of_it():
+    from selfspec.config.filter_records import FilterRecordsParams
+    from selfspec.stages import filter_records
+
+    records = [yes_no(f"n{i}", "no") for i in range(4)]
+    kept, metrics = filter_records.run(records, FilterRecordsParams(min_support=0, max_label_share=0.6), None)
+    assert kept == [] and metrics["dropped"] == {"label_skew": 4}

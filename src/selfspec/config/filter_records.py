@@ -42,3 +42,7 @@ class FilterRecordsParams:
     )
     check_labels: bool = knob(True, help="drop a classification answer that gives none of its labels")
     min_judge_score: int = knob(0, ge=0, le=5, help="drop a judged record rated under this; 0: off")
+    max_label_share: float = knob(
+        1.0, ge=0, le=1, help="cut a task type's most frequent answer label back to this share of its "
+        "labelled answers (the model's label bias); 1: off",
+    )  # fmt: skip

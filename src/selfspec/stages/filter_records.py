@@ -12,7 +12,9 @@ question, its options or its context, ``n = min(contamination_ngram, the text's 
 Then the grounding checks (issue 13; each off at its default of 0 / false): ``off_label`` (a
 classification answer that gives none of the instruction's labels), ``low_agreement`` (a voted
 answer under ``min_agreement``), ``unsupported`` (``support`` under ``min_support``; answers with
-nothing to check pass) and ``judged_low`` (``judge_score`` under ``min_judge_score``). Output: the
+nothing to check pass) and ``judged_low`` (``judge_score`` under ``min_judge_score``); last,
+``label_skew`` (``max_label_share`` < 1: a task type's most frequent label is cut back to that share
+of its labelled answers). Output: the
 training set, ``data/filter_records/records.jsonl``: ``id, instruction, input, output, task_type,
 seed_ids, passages`` and the provenance ``input_source, input_passage, support, agreement``.
 """
@@ -138,6 +140,35 @@ def grounding_metrics(kept: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def training_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The training schema's fields, and the provenance (None when not recorded)."""
+    fields = {k: record.get(k, "" if k in ("input", "task_type") else []) for k in FIELDS}
+    return fields | {k: record.get(k) for k in PROVENANCE}
+
+
+def balance_labels(kept: list[dict[str, Any]], max_share: float) -> tuple[list[dict[str, Any]], int]:
+    """Per task type, drop answers of its most frequent label until that label is at most
+    ``max_share`` of the type's labelled answers (1.0: off); returns the kept records and the count
+    dropped. The model's labels are as biased as the model: SmolLM2-135M answered "no" to 24 of 26
+    yes/no records of run 3, and the adapter learned to answer "no" to every PubMedQA question.
+    The later records of the label go first (record order is fixed by the stages)."""
+    from selfspec.grounding.tasks import label_of
+
+    if max_share >= 1.0:
+        return kept, 0
+    by_type: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for i, r in enumerate(kept):
+        if (label := label_of(r["output"], r.get("labels") or [])) is not None:
+            by_type[r.get("task_type", "")].append((i, label))
+    dropped: set[int] = set()
+    for rows in by_type.values():
+        label, n = Counter(lab for _, lab in rows).most_common(1)[0]
+        others = len(rows) - n
+        allowed = int(max_share * others / (1 - max_share) + 1e-9)  # 0.6 * 2 / 0.4 is 2.999...
+        dropped.update([i for i, lab in rows if lab == label][allowed:])
+    return [r for i, r in enumerate(kept) if i not in dropped], len(dropped)
+
+
 def trim(record: dict[str, Any]) -> dict[str, Any]:
     """A response cut by the token limit, back to its last full sentence (still "length" when it
     has none, so that it is dropped as truncated)."""
@@ -170,10 +201,10 @@ def run(
         if reason:
             drops[reason] += 1
             continue
-        kept.append(
-            {k: record.get(k, "" if k in ("input", "task_type") else []) for k in FIELDS}
-            | {k: record.get(k) for k in PROVENANCE}
-        )
+        kept.append(record)
+    kept, skewed = balance_labels(kept, p.max_label_share)
+    drops.update({"label_skew": skewed} if skewed else {})
+    kept = [training_record(r) for r in kept]
     metrics = {
         "records_in": len(records),
         "kept": len(kept),

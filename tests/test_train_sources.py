@@ -322,6 +322,18 @@ def test_records_source_is_the_filtered_records_as_read(in_tmp_repo, caplog):
     assert more.records == rows and "train.max_records=9: the source has only 5 records" in caplog.text
 
 
+def test_seeds_plus_records_is_the_seeds_then_the_filtered_records(in_tmp_repo):
+    _write(in_tmp_repo / "myseeds/x.jsonl", SEEDS)
+    rows = [{"instruction": "Task 0", "input": "", "output": "answer 0", "task_type": "t"}]
+    _write(in_tmp_repo / "data/filter_records/records.jsonl", rows)
+    data = load_training_data(
+        default_params(["train.source=seeds+records", "base.seeds_dir=myseeds", "base.domain=x"])
+    )
+    assert [r["output"] for r in data.records] == ["yes", "no", "Programmed cell death.", "answer 0"]
+    assert data.paths == [Path("myseeds/x.jsonl"), Path("data/filter_records/records.jsonl")]
+    assert data.n_available == 4 and data.source == "seeds+records"
+
+
 def test_records_source_without_filter_records_names_the_stage(in_tmp_repo):
     with pytest.raises(StageError, match=r"records.jsonl: not found; run `dvc repro filter_records`"):
         load_training_data(default_params())
@@ -343,7 +355,7 @@ def test_max_records_is_a_seeded_nested_sample_in_file_order():
     [
         (
             "train.source=silver",
-            r"train\.source: must be one of \['records', 'seeds', 'gold'\], got 'silver'",
+            r"train\.source: must be one of \['records', 'seeds', 'gold', 'seeds\+records'\], got 'silver'",
         ),
         ("train.max_records=0", r"train\.max_records: must be > 0, got 0"),
         ("train.gold_per_task=-1", r"train\.gold_per_task: must be > 0, got -1"),

@@ -49,7 +49,7 @@ class TrainParams:
     # what to train on (issue 13's study rows): the pipeline's records, or the brackets around them
     source: str = knob(
         "records",
-        choices=["records", "seeds", "gold"],
+        choices=["records", "seeds", "gold", "seeds+records"],
         help="records: data/filter_records; seeds: the domain's seed instances alone; gold: real "
         "labelled examples of the gated suite's tasks, disjoint from the evaluated documents",
     )

@@ -3,6 +3,8 @@
 - ``records``: the pipeline's own data, data/filter_records/records.jsonl, read as it is.
 - ``seeds``: the domain's human-written seed tasks alone, one record per instance (the study's
   "seeds only" row: what the ~100 examples the generation starts from teach without it).
+- ``seeds+records``: both, the seeds first (run 3: seeds alone beat the base, the generated records
+  alone made it worse; this row asks what the generated records add to the seeds).
 - ``gold``: real labelled examples of the gated suite's tasks (:mod:`selfspec.training.gold`),
   the upper bracket: how far self-generated data is from correct data of the same size.
 
@@ -25,7 +27,7 @@ from selfspec.outputs import main_file
 log = logging.getLogger(__name__)
 
 RECORDS = main_file("filter_records")
-SOURCES = ("records", "seeds", "gold")
+SOURCES = ("records", "seeds", "gold", "seeds+records")
 
 
 @dataclass
@@ -51,10 +53,13 @@ def load_training_data(params) -> TrainingData:
     from selfspec.io import read_jsonl
 
     source = params.train.source
-    if source == "records":
+    if source in ("records", "seeds+records"):
         if not RECORDS.is_file():
             raise StageError("train", f"{RECORDS}: not found; run `dvc repro filter_records` first")
         records, paths = read_jsonl(RECORDS), [RECORDS]
+        if source == "seeds+records":
+            seeds, seed_paths = seed_records(params)
+            records, paths = seeds + records, seed_paths + paths
     elif source == "seeds":
         records, paths = seed_records(params)
     elif source == "gold":

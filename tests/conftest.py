@@ -85,3 +85,20 @@ def _isolated_mlflow_state():
         os.environ.pop(var, None)
         if value is not None:
             os.environ[var] = value
+
+
+def post_when_up(url: str, body: dict, server, log: Path, tries: int, timeout: float):
+    """POST ``body`` to a server that is still starting (``mlflow models serve``): retried every
+    0.5 s while the connection is refused, up to ``tries`` times; fails with the server's log when
+    it exits first. Returns the reply, or None if it never came up."""
+    import time
+
+    import httpx
+
+    for _ in range(tries):
+        try:
+            return httpx.post(url, json=body, timeout=timeout)
+        except httpx.TransportError:
+            assert server.poll() is None, f"mlflow models serve exited:\n{log.read_text()[-3000:]}"
+            time.sleep(0.5)
+    return None

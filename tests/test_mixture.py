@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from selfspec.cli import main as cli
-from tests.conftest import REPO
+from tests.conftest import REPO, post_when_up
 
 pytestmark = pytest.mark.integration
 
@@ -322,9 +322,6 @@ def test_the_pyfunc_routes_each_input_and_answers_with_the_chosen_expert(project
 def test_mlflow_models_serve_answers_with_the_chosen_expert(project, store):
     import signal
     import socket
-    import time
-
-    import httpx
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -339,14 +336,7 @@ def test_mlflow_models_serve_answers_with_the_chosen_expert(project, store):
                               stdout=log.open("w"), stderr=subprocess.STDOUT)  # fmt: skip
     try:
         body = {"inputs": [MOLECULAR[0], CLINICAL[0]], "params": {"max_new_tokens": 4}}
-        reply = None
-        for _ in range(240):
-            try:
-                reply = httpx.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=60)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, f"mlflow models serve exited:\n{log.read_text()[-3000:]}"
-                time.sleep(0.5)
+        reply = post_when_up(f"http://127.0.0.1:{port}/invocations", body, server, log, 240, 60)
         assert reply is not None and reply.status_code == 200, reply and reply.text
         predictions = reply.json()["predictions"]
         assert [p["expert"] for p in predictions] == ["molecular", "clinical"]

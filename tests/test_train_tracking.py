@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from selfspec.io import md5_file, read_json
-from tests.conftest import REPO
+from tests.conftest import REPO, post_when_up
 
 pytestmark = pytest.mark.integration
 
@@ -199,7 +199,6 @@ def free_port() -> int:
 
 
 def test_mlflow_models_serve_answers_offline(repo):
-    import httpx
 
     root, uri = repo
     port = free_port()
@@ -214,14 +213,7 @@ def test_mlflow_models_serve_answers_offline(repo):
                               stdout=log.open("w"), stderr=subprocess.STDOUT)  # fmt: skip
     try:
         body = {"inputs": ["What does aspirin inhibit?"], "params": {"max_new_tokens": 5}}
-        reply = None
-        for _ in range(120):
-            try:
-                reply = httpx.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=30)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, f"mlflow models serve exited:\n{log.read_text()[-3000:]}"
-                time.sleep(0.5)
+        reply = post_when_up(f"http://127.0.0.1:{port}/invocations", body, server, log, 120, 30)
         assert reply is not None and reply.status_code == 200, reply and reply.text
         predictions = reply.json()["predictions"]
         assert len(predictions) == 1 and isinstance(predictions[0], str)
